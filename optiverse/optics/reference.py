@@ -1,0 +1,223 @@
+"""A plain per-ray tracer: the baseline for the benchmark and the oracle for the tests.
+
+One ray and one element at a time, in Python floats. It follows the same rules
+and the same float expressions as :mod:`optiverse.optics.trace`, and advances
+rays generation by generation in the same order, so on any scene (the segment
+cap included) both give the same paths. It is far too slow for the UI.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optiverse.optics.prepare import ElementKind, PreparedScene, SceneLike, prepare
+from optiverse.optics.results import (
+    DEFAULT_SETTINGS,
+    RayPath,
+    Termination,
+    TraceResult,
+    TraceSettings,
+)
+
+__all__ = ["trace_reference", "trace_reference_prepared"]
+
+
+@dataclass
+class _Ray:
+    x: float
+    y: float
+    dx: float
+    dy: float
+    intensity: float
+    remaining: float
+    count: int
+    last: int
+    path: int
+
+
+@dataclass
+class _Path:
+    source: int
+    parent: int
+    points: list[tuple[float, float]]
+    intensities: list[float] = field(default_factory=list)
+    termination: Termination = Termination.TRUNCATED
+    interactions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Element:
+    kind: int
+    ax: float
+    ay: float
+    ex: float
+    ey: float
+    nx: float
+    ny: float
+    tx: float
+    ty: float
+    length: float
+    param: float
+
+
+def trace_reference(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
+    """Same as :func:`optiverse.optics.trace`, one ray at a time."""
+    return trace_reference_prepared(prepare(scene), settings)
+
+
+def _nearest(ray: _Ray, elements: list[_Element], epsilon: float) -> tuple[int, float, float]:
+    best_j = -1
+    best_t = math.inf
+    best_s = 0.0
+    for j, e in enumerate(elements):
+        if j == ray.last:
+            continue
+        denom = ray.dx * e.ey - ray.dy * e.ex
+        if denom == 0.0:
+            continue
+        rx = e.ax - ray.x
+        ry = e.ay - ray.y
+        t = (rx * e.ey - ry * e.ex) / denom
+        s = (rx * ray.dy - ry * ray.dx) / denom
+        if t > epsilon and 0.0 <= s <= 1.0 and t < best_t:
+            best_j, best_t, best_s = j, t, s
+    return best_j, best_t, best_s
+
+
+def trace_reference_prepared(
+    prepared: PreparedScene, settings: TraceSettings = DEFAULT_SETTINGS
+) -> TraceResult:
+    """Trace a prepared scene one ray at a time."""
+    el = prepared.elements
+    elements = [
+        _Element(int(k), ax, ay, ex, ey, nx, ny, tx, ty, length, param)
+        for k, (ax, ay), (ex, ey), (nx, ny), (tx, ty), length, param in zip(
+            el.kinds.tolist(),
+            el.start.tolist(),
+            el.span.tolist(),
+            el.normal.tolist(),
+            el.tangent.tolist(),
+            el.length.tolist(),
+            el.param.tolist(),
+            strict=True,
+        )
+    ]
+    launch = prepared.launch
+    threshold = settings.min_intensity
+    paths: list[_Path] = []
+    rays: list[_Ray] = []
+    for (x, y), (dx, dy), src, length in zip(
+        launch.origin.tolist(),
+        launch.direction.tolist(),
+        launch.source.tolist(),
+        launch.max_length.tolist(),
+        strict=True,
+    ):
+        rays.append(_Ray(x, y, dx, dy, 1.0, length, 0, -1, len(paths)))
+        paths.append(_Path(src, -1, [(x, y)]))
+
+    n_segments = 0
+    truncated = False
+    while rays:
+        if n_segments + len(rays) > settings.max_segments:
+            for ray in rays:
+                paths[ray.path].termination = Termination.TRUNCATED
+                paths[ray.path].interactions = ray.count
+            truncated = True
+            break
+        carry_on: list[_Ray] = []
+        branches: list[_Ray] = []
+        for ray in rays:
+            path = paths[ray.path]
+            j, t, s = _nearest(ray, elements, settings.epsilon_mm)
+            n_segments += 1
+            path.intensities.append(ray.intensity)
+            if not t < ray.remaining:
+                r = ray.remaining
+                path.points.append((ray.x + r * ray.dx, ray.y + r * ray.dy))
+                path.termination = Termination.ESCAPED if j < 0 else Termination.LENGTH
+                path.interactions = ray.count
+                continue
+            hx = ray.x + t * ray.dx
+            hy = ray.y + t * ray.dy
+            path.points.append((hx, hy))
+            count = ray.count + 1
+            remaining = ray.remaining - t
+            e = elements[j]
+            path.interactions = count
+            if e.kind == ElementKind.BLOCK:
+                path.termination = Termination.ABSORBED
+                continue
+
+            dn = ray.dx * e.nx + ray.dy * e.ny
+            rdx = ray.dx - 2.0 * dn * e.nx
+            rdy = ray.dy - 2.0 * dn * e.ny
+            branch: tuple[float, float, float] | None = None
+            if e.kind == ElementKind.LENS:
+                du = ray.dx * e.tx + ray.dy * e.ty
+                height = (s - 0.5) * e.length
+                side = 1.0 if dn >= 0.0 else -1.0
+                tan_out = du / abs(dn) - height / e.param
+                norm = math.sqrt(1.0 + tan_out * tan_out)
+                new = ((side * e.nx + tan_out * e.tx) / norm, (side * e.ny + tan_out * e.ty) / norm)
+                intensity = ray.intensity
+            elif e.kind == ElementKind.MIRROR:
+                new = (rdx, rdy)
+                intensity = ray.intensity * e.param
+            else:
+                transmitted = e.param * ray.intensity
+                reflected = (1.0 - e.param) * ray.intensity
+                if transmitted >= threshold:
+                    new = (ray.dx, ray.dy)
+                    intensity = transmitted
+                    if reflected >= threshold:
+                        branch = (rdx, rdy, reflected)
+                else:
+                    new = (rdx, rdy)
+                    intensity = reflected
+
+            if intensity < threshold:
+                path.termination = Termination.DIM
+                continue
+            if count >= settings.max_interactions:
+                path.termination = Termination.MAX_INTERACTIONS
+                continue
+            carry_on.append(_Ray(hx, hy, *new, intensity, remaining, count, j, ray.path))
+            if branch is not None:
+                branches.append(_Ray(hx, hy, *branch, remaining, count, j, len(paths)))
+                paths.append(_Path(path.source, ray.path, [(hx, hy)]))
+        rays = carry_on + branches
+
+    return _result(prepared, paths, n_segments, truncated)
+
+
+def _result(
+    prepared: PreparedScene, paths: list[_Path], n_segments: int, truncated: bool
+) -> TraceResult:
+    new_index: list[int] = []
+    kept: list[RayPath] = []
+    for p in paths:
+        new_index.append(len(kept))
+        if len(p.points) < 2:
+            continue
+        info = prepared.launch.sources[p.source]
+        points = np.array(p.points, dtype=np.float64)
+        intensities = np.array(p.intensities, dtype=np.float64)
+        points.flags.writeable = False
+        intensities.flags.writeable = False
+        kept.append(
+            RayPath(
+                info.id,
+                info.color,
+                info.wavelength_nm,
+                points,
+                intensities,
+                p.termination,
+                p.interactions,
+                new_index[p.parent] if p.parent >= 0 else -1,
+            )
+        )
+    return TraceResult(tuple(kept), n_segments, truncated)
