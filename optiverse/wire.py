@@ -73,18 +73,21 @@ def unstructure(obj: Any, cls: Any = None) -> Any:
     return converter.unstructure(obj, cls) if cls is not None else converter.unstructure(obj)
 
 
-def structure(data: Any, cls: type[T] | Any) -> T:
-    """``data`` as an instance of ``cls``, or WireError saying what is wrong and where."""
+def structure(data: Any, cls: type[T] | Any, what: str | None = None) -> T:
+    """``data`` as an instance of ``cls``, or WireError saying what is wrong and where.
+
+    ``what`` names the thing in the error message (default: the class name).
+    """
     try:
         result: T = converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
         detail = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
-        raise WireError(f"invalid {_name(cls)}: {detail}") from None
+        raise WireError(f"invalid {what or _name(cls)}: {detail}") from None
     except KeyError as exc:
         # configure_tagged_union raises a bare KeyError for a missing or unknown tag.
-        raise WireError(f"invalid {_name(cls)}: unknown or missing type tag {exc}") from None
+        raise WireError(f"invalid {what or _name(cls)}: unknown or missing type tag {exc}") from None
     except (TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise WireError(f"invalid {_name(cls)}: {exc}") from None
+        raise WireError(f"invalid {what or _name(cls)}: {exc}") from None
     return result
 
 
@@ -114,7 +117,7 @@ def op_to_json(op: Op) -> str:
 
 
 def _describe(exc: BaseException, _type: Any) -> str:
-    if isinstance(exc, OptiverseError | TypeError):
+    if isinstance(exc, OptiverseError | TypeError | ValueError):
         return str(exc)
     if isinstance(exc, KeyError):
         return f"unknown or missing type tag {exc}"

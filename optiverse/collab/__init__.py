@@ -1,0 +1,1 @@
+"""Collaboration: protocol messages, the sans-I/O client engine and its adapters."""

@@ -1,0 +1,154 @@
+"""The per-session sequencer: one total order, transform, apply.  Sans-I/O.
+
+``submit`` takes a client's operation made at version ``base``, transforms
+it past every logged operation after ``base`` (in order), applies it to the
+session's scene and gives it the next version.  It does no I/O: the caller
+persists the returned entry, then acknowledges and broadcasts it.
+
+Only the last ``tail_size`` entries stay in memory.  A submit whose base is
+older than that needs the missing entries: the caller checks
+:meth:`Sequencer.needs_history`, loads them from the store and passes them
+as ``history``.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from optiverse.collab.messages import ErrorCode, OpMsg, Origin, User
+from optiverse.commands import Op, apply, transform_against
+from optiverse.commands.ops import Batch, Create
+from optiverse.errors import OptiverseError
+from optiverse.scene import Scene
+
+__all__ = ["Accepted", "Duplicate", "Rejected", "Sequencer", "SubmitResult"]
+
+
+@attrs.frozen
+class Accepted:
+    """The operation got ``entry.version``; ``entry.op`` is what applied."""
+
+    entry: OpMsg
+
+
+@attrs.frozen
+class Duplicate:
+    """This ``(client, seq)`` was sequenced before, at ``version``; ack it again."""
+
+    version: int
+
+
+@attrs.frozen
+class Rejected:
+    """Refused; nothing changed."""
+
+    code: ErrorCode
+    message: str
+
+
+SubmitResult = Accepted | Duplicate | Rejected
+
+
+def _creates(op: Op) -> int:
+    if isinstance(op, Batch):
+        return sum(isinstance(o, Create) for o in op.ops)
+    return int(isinstance(op, Create))
+
+
+class Sequencer:
+    """Orders one session's operations.  Not thread-safe; one per session."""
+
+    def __init__(
+        self,
+        scene: Scene,
+        version: int,
+        tail: Iterable[OpMsg] = (),
+        client_seqs: dict[str, tuple[int, int]] | None = None,
+        *,
+        tail_size: int = 512,
+        max_components: int = 10_000,
+    ) -> None:
+        self.scene = scene
+        self.version = version
+        self.tail: deque[OpMsg] = deque(tail, maxlen=tail_size)
+        # client id -> (last seq sequenced, its version): what makes resubmits idempotent.
+        self.client_seqs: dict[str, tuple[int, int]] = dict(client_seqs or {})
+        self.max_components = max_components
+        if self.tail and self.tail[-1].version != version:
+            raise ValueError("the tail must end at the sequencer's version")
+
+    @property
+    def tail_start(self) -> int:
+        """The oldest base a submit can have without passing ``history``."""
+        return self.tail[0].version - 1 if self.tail else self.version
+
+    def needs_history(self, base: int) -> bool:
+        """True when a submit at ``base`` needs the entries after ``base`` from the store."""
+        return base < self.tail_start
+
+    def submit(
+        self,
+        client: str,
+        seq: int,
+        base: int,
+        op: Op,
+        user: User,
+        origin: Origin = "edit",
+        *,
+        now: float | None = None,
+        history: Sequence[OpMsg] | None = None,
+    ) -> SubmitResult:
+        """Sequence one operation; see the module docstring."""
+        last = self.client_seqs.get(client)
+        if last is not None and seq <= last[0]:
+            if seq == last[0]:
+                return Duplicate(last[1])
+            return Rejected(
+                ErrorCode.STALE_SEQ,
+                f"seq {seq} is older than the last acknowledged seq {last[0]} of this client",
+            )
+        if base > self.version:
+            return Rejected(
+                ErrorCode.BASE_AHEAD, f"base {base} is ahead of the session version {self.version}"
+            )
+        if history is None:
+            if self.needs_history(base):
+                raise ValueError(f"base {base} is older than the tail; pass history")
+            history = [e for e in self.tail if e.version > base]
+        else:
+            history = [e for e in history if e.version > base]
+        if len(history) != self.version - base:
+            raise ValueError(f"history after base {base} is incomplete")
+        try:
+            transformed = transform_against(op, (e.op for e in history))
+            if len(self.scene) + _creates(transformed) > self.max_components:
+                return Rejected(
+                    ErrorCode.SCENE_FULL,
+                    f"the scene has reached its limit of {self.max_components} components",
+                )
+            effective = apply(self.scene, transformed)
+        except OptiverseError as exc:
+            return Rejected(ErrorCode.INVALID_OP, str(exc))
+        self.version += 1
+        entry = OpMsg(
+            version=self.version,
+            client=client,
+            seq=seq,
+            user=user,
+            op=effective,
+            origin=origin,
+            time=_time.time() if now is None else now,
+        )
+        self.tail.append(entry)
+        self.client_seqs[client] = (seq, self.version)
+        return Accepted(entry)
+
+    def ops_since(self, version: int) -> list[OpMsg] | None:
+        """The entries after ``version`` if they are all in memory, else None."""
+        if version < self.tail_start or version > self.version:
+            return None
+        return [e for e in self.tail if e.version > version]
