@@ -85,7 +85,9 @@ def structure(data: Any, cls: type[T] | Any, what: str | None = None) -> T:
         raise WireError(f"invalid {what or _name(cls)}: {detail}") from None
     except KeyError as exc:
         # configure_tagged_union raises a bare KeyError for a missing or unknown tag.
-        raise WireError(f"invalid {what or _name(cls)}: unknown or missing type tag {exc}") from None
+        raise WireError(
+            f"invalid {what or _name(cls)}: unknown or missing type tag {exc}"
+        ) from None
     except (TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise WireError(f"invalid {what or _name(cls)}: {exc}") from None
     return result

@@ -1,0 +1,473 @@
+"""The client's sync state machine.  Sans-I/O: messages in, messages out.
+
+The engine owns two scenes:
+
+* ``confirmed``: the server's scene at ``version`` (every op up to it);
+* ``scene``: what the user sees: ``confirmed`` plus my pending operations.
+
+Pending operations are one in flight (sent, not yet acknowledged) and a
+buffer (not sent yet).  An incoming server operation is transformed past
+every pending one, in order, before it touches ``scene``; each pending op is
+transformed past it in turn (the ot.js client, with the buffer kept as a
+list so each edit keeps its own seq and origin)::
+
+        confirmed --server op s--> confirmed'
+            |                          |
+         pending p                  pending p'       (s, p') = transform(s, p)
+            v                          v             s' applies to ``scene``
+          scene ------- s' -------> scene'
+
+After a disconnect the in-flight and buffered ops stay; on reconnect the
+hello carries ``since`` and the in-flight op is resent with its original
+seq, which the server deduplicates.  A refused op is dropped and ``scene``
+is rebuilt from ``confirmed`` plus what remains pending.
+
+Inputs: :meth:`local`, :meth:`connect`, :meth:`receive`, :meth:`disconnected`,
+:meth:`resend`.  Outputs: drain :meth:`messages_to_send` and
+:meth:`events_received` after each input.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from optiverse.collab.messages import (
+    PROTOCOL_VERSION,
+    Ack,
+    ClientMessage,
+    ErrorCode,
+    ErrorMsg,
+    Hello,
+    Joined,
+    Left,
+    OpMsg,
+    Origin,
+    Presence,
+    PresenceMsg,
+    ServerMessage,
+    Submit,
+    User,
+    Welcome,
+)
+from optiverse.commands import Batch, Create, Noop, Op, apply, transform
+from optiverse.errors import OptiverseError
+from optiverse.scene import Scene, component_props
+from optiverse.scene.fileformat import scene_from_data
+
+__all__ = [
+    "Acked",
+    "ClientEngine",
+    "ConnState",
+    "Event",
+    "InvalidState",
+    "PeerJoined",
+    "PeerLeft",
+    "PeerPresence",
+    "Pending",
+    "Refused",
+    "RemoteApplied",
+    "Reset",
+    "ServerError",
+    "Throttled",
+    "Welcomed",
+]
+
+# How many buffered edits of one origin go out as one Batch after an ack.
+MAX_COMBINED = 64
+
+
+class ConnState(enum.Enum):
+    OFFLINE = "offline"  # no connection (never connected, or lost)
+    JOINING = "joining"  # hello sent, waiting for welcome
+    LIVE = "live"  # joined; submits flow
+
+
+class InvalidState(AssertionError):
+    """The engine was driven wrongly (a caller bug), e.g. receive() while offline."""
+
+
+@attrs.frozen
+class Pending:
+    seq: int
+    op: Op
+    origin: Origin
+
+
+# --- events -----------------------------------------------------------------
+
+
+@attrs.frozen
+class Welcomed:
+    session: str
+    version: int
+    users: tuple[User, ...]
+
+
+@attrs.frozen
+class RemoteApplied:
+    """Another client's op, as it applied to ``scene``."""
+
+    op: Op
+    user: User
+    origin: Origin
+    version: int
+
+
+@attrs.frozen
+class Reset:
+    """``scene`` was rebuilt (snapshot, or a refused op rolled back): redraw it all."""
+
+    reason: str
+
+
+@attrs.frozen
+class Acked:
+    seq: int
+    version: int
+
+
+@attrs.frozen
+class Refused:
+    """The server refused my op ``seq`` (it is rolled back), or a buffered op no longer applies."""
+
+    seq: int
+    code: str
+    message: str
+
+
+@attrs.frozen
+class Throttled:
+    """Rate-limited: call :meth:`ClientEngine.resend` after a pause."""
+
+    seq: int
+
+
+@attrs.frozen
+class ServerError:
+    code: str
+    message: str
+
+
+@attrs.frozen
+class PeerPresence:
+    user: User
+    client: str
+    cursor: tuple[float, float] | None
+    selection: tuple[str, ...] | None
+
+
+@attrs.frozen
+class PeerJoined:
+    user: User
+    client: str
+
+
+@attrs.frozen
+class PeerLeft:
+    user: User
+    client: str
+
+
+Event = (
+    Welcomed
+    | RemoteApplied
+    | Reset
+    | Acked
+    | Refused
+    | Throttled
+    | ServerError
+    | PeerPresence
+    | PeerJoined
+    | PeerLeft
+)
+
+
+class ClientEngine:
+    """One client's view of one session; see the module docstring."""
+
+    def __init__(self, client_id: str, user: User, scene: Scene | None = None) -> None:
+        self.client_id = client_id
+        self.user = user
+        self.scene = scene if scene is not None else Scene()
+        self.confirmed = self.scene.copy()
+        self.session: str | None = None
+        self.version = 0
+        self.state = ConnState.OFFLINE
+        self.inflight: Pending | None = None
+        self.buffer: list[Pending] = []
+        self.users: dict[str, User] = {}
+        self._joined_once = False
+        self._inflight_sent = False
+        self._next_seq = 1
+        self._outbox: list[ClientMessage] = []
+        self._events: list[Event] = []
+
+    # --- outputs ------------------------------------------------------------
+
+    def messages_to_send(self) -> list[ClientMessage]:
+        """Messages for the server, oldest first; the list is handed over."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def events_received(self) -> list[Event]:
+        """What happened since the last call; the list is handed over."""
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def pending(self) -> list[Pending]:
+        return ([self.inflight] if self.inflight else []) + self.buffer
+
+    @property
+    def synced(self) -> bool:
+        """Live with nothing pending: ``scene`` equals the server's at ``version``."""
+        return self.state is ConnState.LIVE and not self.pending
+
+    # --- inputs -------------------------------------------------------------
+
+    def local(self, op: Op, origin: Origin = "edit") -> Op:
+        """Apply my edit to ``scene`` now and queue it; returns it as applied.
+
+        Raises the apply error (scene unchanged) if ``op`` is invalid here.
+        Works offline: the edit is sent once the session is joined.
+        """
+        effective = apply(self.scene, op)
+        if isinstance(effective, Noop) or (isinstance(effective, Batch) and not effective.ops):
+            return effective
+        self.buffer.append(Pending(self._take_seq(), effective, origin))
+        self._flush()
+        return effective
+
+    def connect(
+        self,
+        session: str | None = None,
+        *,
+        create: bool = False,
+        password: str | None = None,
+    ) -> None:
+        """Queue the hello for a new connection (join ``session``, or ``create`` one).
+
+        Creating a session uploads the current local scene as my first edit.
+        """
+        if self.state is not ConnState.OFFLINE:
+            raise InvalidState(f"connect() while {self.state.value}")
+        if create:
+            if self._joined_once:
+                raise InvalidState("create on an engine that already belongs to a session")
+            if self.scene.components and not self.pending:
+                upload = Batch(
+                    tuple(
+                        Create(cid, comp.kind, component_props(comp))
+                        for cid, comp in self.scene.in_draw_order()
+                    )
+                )
+                self.confirmed = Scene()
+                self.buffer.append(Pending(self._take_seq(), upload, "edit"))
+        elif session is None:
+            raise InvalidState("connect() needs a session id or create=True")
+        if session is not None and self.session not in (None, session):
+            raise InvalidState("this engine belongs to another session")
+        self.state = ConnState.JOINING
+        since = self.version if self._joined_once else None
+        self._outbox.append(
+            Hello(
+                protocol=PROTOCOL_VERSION,
+                user=self.user,
+                client=self.client_id,
+                session=None if create else session,
+                create=create,
+                password=password,
+                since=since,
+            )
+        )
+
+    def disconnected(self) -> None:
+        """The connection is gone; pending ops stay and go out again after reconnect."""
+        self.state = ConnState.OFFLINE
+        self._inflight_sent = False
+        self._outbox.clear()
+        self.users.clear()
+
+    def resend(self) -> None:
+        """Send the in-flight op again (after a rate-limit pause)."""
+        if self.state is ConnState.LIVE and self.inflight and not self._inflight_sent:
+            self._send_inflight()
+
+    def presence(
+        self, cursor: tuple[float, float] | None, selection: tuple[str, ...] | None
+    ) -> None:
+        """Queue my cursor/selection for the others (dropped while not live)."""
+        if self.state is ConnState.LIVE:
+            self._outbox.append(Presence(cursor=cursor, selection=selection))
+
+    def receive(self, message: ServerMessage) -> None:
+        """Feed one decoded server message."""
+        if self.state is ConnState.OFFLINE:
+            raise InvalidState(f"received {type(message).__name__} while offline")
+        if isinstance(message, Welcome):
+            self._welcome(message)
+        elif self.state is not ConnState.LIVE:
+            if isinstance(message, ErrorMsg):
+                self._events.append(ServerError(message.code, message.message))
+            else:
+                raise InvalidState(f"received {type(message).__name__} before welcome")
+        elif isinstance(message, OpMsg):
+            self._remote(message)
+        elif isinstance(message, Ack):
+            self._ack(message.seq, message.version)
+        elif isinstance(message, ErrorMsg):
+            self._error(message)
+        elif isinstance(message, PresenceMsg):
+            self._events.append(
+                PeerPresence(message.user, message.client, message.cursor, message.selection)
+            )
+        elif isinstance(message, Joined):
+            self.users[message.client] = message.user
+            self._events.append(PeerJoined(message.user, message.client))
+        elif isinstance(message, Left):
+            self.users.pop(message.client, None)
+            self._events.append(PeerLeft(message.user, message.client))
+
+    # --- internals ----------------------------------------------------------
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _welcome(self, message: Welcome) -> None:
+        if self.state is not ConnState.JOINING:
+            raise InvalidState("welcome while not joining")
+        self.session = message.session
+        self.state = ConnState.LIVE
+        self.users = {}
+        if message.snapshot is not None:
+            self.confirmed = scene_from_data(message.snapshot)
+            self.version = message.version
+            self._rebuild("snapshot")
+        for entry in message.ops or ():
+            self._remote(entry)
+        if message.ops is not None and self.version != message.version:
+            raise InvalidState(f"welcome ops end at {self.version}, not {message.version}")
+        self._joined_once = True
+        self._events.append(Welcomed(message.session, message.version, message.users))
+        if self.inflight:
+            self._send_inflight()
+        else:
+            self._flush()
+
+    def _remote(self, entry: OpMsg) -> None:
+        if entry.version <= self.version:
+            return  # already in my snapshot
+        if entry.version != self.version + 1:
+            raise InvalidState(f"op {entry.version} after version {self.version}: a gap")
+        if (
+            entry.client == self.client_id
+            and self.inflight is not None
+            and entry.seq == self.inflight.seq
+        ):
+            # My in-flight op, sequenced before a disconnect ate its ack.
+            self._ack(entry.seq, entry.version)
+            return
+        apply(self.confirmed, entry.op)
+        op = entry.op
+        for i, pending in enumerate(self.pending):
+            op, moved = transform(op, pending.op)
+            self._replace_pending(i, attrs.evolve(pending, op=moved))
+        self.version = entry.version
+        effective = apply(self.scene, op)
+        self._events.append(RemoteApplied(effective, entry.user, entry.origin, entry.version))
+
+    def _replace_pending(self, index: int, pending: Pending) -> None:
+        if self.inflight is not None:
+            if index == 0:
+                self.inflight = pending
+                return
+            index -= 1
+        self.buffer[index] = pending
+
+    def _ack(self, seq: int, version: int) -> None:
+        if self.inflight is None or self.inflight.seq != seq:
+            raise InvalidState(f"ack of seq {seq} with nothing of that seq in flight")
+        if version != self.version + 1:
+            raise InvalidState(f"ack at version {version} after version {self.version}")
+        apply(self.confirmed, self.inflight.op)
+        self.version = version
+        self.inflight = None
+        self._inflight_sent = False
+        self._events.append(Acked(seq, version))
+        self._flush()
+
+    def _error(self, message: ErrorMsg) -> None:
+        inflight = self.inflight
+        if message.seq is None or inflight is None or message.seq != inflight.seq:
+            self._events.append(ServerError(message.code, message.message))
+            return
+        if message.code == ErrorCode.RATE_LIMITED:
+            self._inflight_sent = False
+            self._events.append(Throttled(inflight.seq))
+            return
+        self.inflight = None
+        self._inflight_sent = False
+        self._events.append(Refused(inflight.seq, message.code, message.message))
+        self._rebuild("refused")
+        self._flush()
+
+    def _rebuild(self, reason: str) -> None:
+        """``scene`` := ``confirmed`` + pending; pending ops that no longer apply are dropped."""
+        scene = self.confirmed.copy()
+        kept: list[Pending] = []
+        for pending in self.pending:
+            try:
+                kept.append(attrs.evolve(pending, op=apply(scene, pending.op)))
+            except OptiverseError as exc:
+                self._events.append(Refused(pending.seq, ErrorCode.INVALID_OP, str(exc)))
+        if self.inflight is not None and (not kept or kept[0].seq != self.inflight.seq):
+            self.inflight = None
+            self._inflight_sent = False
+        if self.inflight is not None:
+            self.inflight, self.buffer = kept[0], kept[1:]
+        else:
+            self.buffer = kept
+        self.scene.components = scene.components
+        self._events.append(Reset(reason))
+
+    def _flush(self) -> None:
+        if self.state is not ConnState.LIVE or self.inflight is not None or not self.buffer:
+            return
+        first = self.buffer[0]
+        take = 1
+        while (
+            take < len(self.buffer)
+            and take < MAX_COMBINED
+            and self.buffer[take].origin == first.origin
+        ):
+            take += 1
+        group, self.buffer = self.buffer[:take], self.buffer[take:]
+        op = group[0].op if take == 1 else Batch.of([p.op for p in group])
+        self.inflight = Pending(group[-1].seq, op, first.origin)
+        self._send_inflight()
+
+    def _send_inflight(self) -> None:
+        assert self.inflight is not None
+        self._inflight_sent = True
+        self._outbox.append(
+            Submit(
+                seq=self.inflight.seq,
+                base=self.version,
+                op=self.inflight.op,
+                origin=self.inflight.origin,
+            )
+        )
+
+    def debug_state(self) -> dict[str, Any]:
+        """A summary for logs and recordings."""
+        return {
+            "state": self.state.value,
+            "version": self.version,
+            "inflight": self.inflight.seq if self.inflight else None,
+            "buffered": [p.seq for p in self.buffer],
+        }
