@@ -1,4 +1,4 @@
-"""Hypothesis strategies for scenes and operations valid on them (shared by the law and fuzz tests)."""
+"""Hypothesis strategies: scenes, and operations valid on them (law and fuzz tests)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def value_for(spec: PropSpec) -> st.SearchStrategy[Any]:
 @st.composite
 def props_for(draw: st.DrawFn, kind: str, min_size: int = 0) -> dict[str, Any]:
     specs = prop_specs(kind)
-    names = draw(st.lists(st.sampled_from(sorted(specs)), min_size=min_size, max_size=4, unique=True))
+    names = draw(
+        st.lists(st.sampled_from(sorted(specs)), min_size=min_size, max_size=4, unique=True)
+    )
     return {name: draw(value_for(specs[name])) for name in names}
 
 
