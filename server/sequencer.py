@@ -107,6 +107,11 @@ class Sequencer:
         if last is not None and seq <= last[0]:
             if seq == last[0]:
                 return Duplicate(last[1])
+            # A client that pipelined several ops resends all of them after a
+            # reconnect; the older ones are still idempotent while in the tail.
+            for entry in reversed(self.tail):
+                if entry.client == client and entry.seq == seq:
+                    return Duplicate(entry.version)
             return Rejected(
                 ErrorCode.STALE_SEQ,
                 f"seq {seq} is older than the last acknowledged seq {last[0]} of this client",
@@ -146,6 +151,11 @@ class Sequencer:
         self.tail.append(entry)
         self.client_seqs[client] = (seq, self.version)
         return Accepted(entry)
+
+    def trim_tail(self, keep: int = 0) -> None:
+        """Drop all but the newest ``keep`` entries from memory (an idle session's tail)."""
+        while len(self.tail) > keep:
+            self.tail.popleft()
 
     def ops_since(self, version: int) -> list[OpMsg] | None:
         """The entries after ``version`` if they are all in memory, else None."""

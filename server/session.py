@@ -1,0 +1,425 @@
+"""One live session: the sequencer, its members and the group-commit writer.
+
+The rule this module exists for: **nothing is acknowledged or broadcast
+before it is committed.**  A submit is sequenced at once (so later submits
+transform against it), its entry waits in ``pending``, and the writer task
+commits everything pending in one ``Store.append`` (one transaction, one
+fsync), then sends the acks and broadcasts the ops in version order.  While
+one commit runs the next batch accumulates, so the commit rate adapts to the
+load: that is the group commit.
+
+Everything here runs on the event loop; the sequencer stays pure and is only
+called from synchronous code, so no other coroutine can interleave with a
+submit between sequencing and queueing.  A failed or lost commit (the store
+raised, or someone else appended first) makes the session *broken*: its
+clients are closed with 1011 and reconnect to a freshly loaded session; no
+unacknowledged entry was ever promised to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.protocol import State
+
+from optiverse.collab.messages import (
+    Ack,
+    CloseCode,
+    ErrorCode,
+    ErrorMsg,
+    Joined,
+    Left,
+    OpMsg,
+    Presence,
+    PresenceMsg,
+    ProtocolError,
+    Submit,
+    User,
+    Welcome,
+    encode,
+)
+from optiverse.commands import apply
+from optiverse.scene import Scene
+from optiverse.scene.fileformat import scene_from_data, scene_to_data
+from server.config import ServerConfig
+from server.metrics import ServerMetrics
+from server.sequencer import Accepted, Duplicate, Sequencer
+from server.store import SessionMeta, Snapshot, Store, StoreError
+
+__all__ = ["Member", "Session", "TokenBucket", "send_text"]
+
+log = logging.getLogger(__name__)
+
+# A client whose unread output exceeds this is too slow to follow the session.
+MAX_WRITE_BUFFER = 16 << 20
+# Fire-and-forget close tasks, referenced so they are not collected mid-way.
+_background: set[asyncio.Task[None]] = set()
+
+
+def send_text(ws: ServerConnection, text: str) -> None:
+    """Queue ``text`` on ``ws`` without waiting; closes a connection that cannot keep up.
+
+    Writing synchronously keeps every message of a session in one order on
+    every connection (acks and ops are written in version order) and costs no
+    task per message.
+    """
+    if ws.protocol.state is not State.OPEN:
+        return
+    broadcast((ws,), text)
+    transport = ws.transport
+    if transport is not None and transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+        log.warning("closing %s: more than %d bytes unsent", ws.remote_address, MAX_WRITE_BUFFER)
+        task = asyncio.get_running_loop().create_task(ws.close(CloseCode.POLICY, "client too slow"))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Member:
+    """One joined connection: who it is and its per-connection limits."""
+
+    def __init__(self, ws: ServerConnection, user: User, client: str, config: ServerConfig) -> None:
+        limits = config.limits
+        self.ws = ws
+        self.user = user
+        self.client = client
+        self.ops_bucket = TokenBucket(limits.ops_per_second, limits.ops_burst)
+        self.strikes = 0  # submits refused in a row for the rate limit
+        self.presence_interval = 1.0 / limits.presence_per_second
+        self.next_presence = 0.0
+        self.pending_presence: PresenceMsg | None = None
+        self.presence_timer: asyncio.TimerHandle | None = None
+        self.last_presence: str | None = None
+
+    def send(self, text: str) -> None:
+        send_text(self.ws, text)
+
+    def __repr__(self) -> str:
+        return f"<Member {self.client} ({self.user.id}) {self.ws.remote_address}>"
+
+
+class Session:
+    """A loaded session; create with :meth:`create` or :meth:`load`, never directly."""
+
+    def __init__(
+        self,
+        meta: SessionMeta,
+        sequencer: Sequencer,
+        snapshot_version: int,
+        store: Store,
+        config: ServerConfig,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.id = meta.id
+        self.meta = meta
+        self.sequencer = sequencer
+        self.store = store
+        self.config = config
+        self.metrics = metrics
+        self.members: dict[ServerConnection, Member] = {}
+        self.durable_version = sequencer.version
+        self.snapshot_version = snapshot_version
+        # (entry, sender or None, monotonic time the submit arrived)
+        self.pending: list[tuple[OpMsg, Member | None, float]] = []
+        # duplicates of entries not yet committed: (version, member, seq)
+        self.waiting_acks: list[tuple[int, Member, int]] = []
+        self.joining = 0  # hellos between lookup and join; the session must stay loaded
+        self.broken = False
+        self.stopping = False  # shutting down: no left messages, no new members
+        self.on_broken: Callable[[Session], None] = lambda _s: None
+        self.on_idle: Callable[[Session], None] = lambda _s: None
+        self._kick = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_loop(), name=f"writer-{self.id}"
+        )
+
+    # --- lifecycle -------------------------------------------------------------
+
+    @classmethod
+    async def create(
+        cls, meta: SessionMeta, store: Store, config: ServerConfig, metrics: ServerMetrics
+    ) -> Session:
+        """Store a new empty session and load it."""
+        await store.create_session(meta)
+        return cls(meta, cls._sequencer(Scene(), 0, [], {}, config), 0, store, config, metrics)
+
+    @classmethod
+    async def load(
+        cls, session_id: str, store: Store, config: ServerConfig, metrics: ServerMetrics
+    ) -> Session | None:
+        """The stored session, replayed from its newest snapshot; None if the store lacks it."""
+        record = await store.load_session(session_id)
+        if record is None:
+            return None
+        try:
+            scene = scene_from_data(record.snapshot.scene) if record.snapshot else Scene()
+            for entry in record.entries:
+                apply(scene, entry.op)
+        except Exception as exc:
+            raise StoreError(f"session {session_id!r} does not replay: {exc}") from exc
+        tail = list(record.entries)
+        if len(tail) < config.tail_size and record.snapshot_version > 0:
+            # Entries before the snapshot keep resubmits and reconnects cheap.
+            start = max(0, record.version - config.tail_size)
+            tail = await store.log(session_id, start, record.snapshot_version) + tail
+        sequencer = cls._sequencer(scene, record.version, tail, dict(record.clients), config)
+        session = cls(record.meta, sequencer, record.snapshot_version, store, config, metrics)
+        log.info("session %s loaded at version %d", session_id, record.version)
+        return session
+
+    @staticmethod
+    def _sequencer(
+        scene: Scene,
+        version: int,
+        tail: list[OpMsg],
+        clients: dict[str, tuple[int, int]],
+        config: ServerConfig,
+    ) -> Sequencer:
+        return Sequencer(
+            scene,
+            version,
+            tail[-config.tail_size :],
+            clients,
+            tail_size=config.tail_size,
+            max_components=config.limits.max_components,
+        )
+
+    async def flush(self) -> None:
+        """Return once everything sequenced so far is committed and acknowledged."""
+        while (self.pending or not self._idle.is_set()) and not self.broken:
+            self._kick.set()
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        """Flush, then stop the writer.  The session must not be used afterwards."""
+        await self.flush()
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    @property
+    def idle(self) -> bool:
+        """No member, nobody joining and nothing left to commit: safe to unload."""
+        return not self.members and not self.joining and not self.pending and self._idle.is_set()
+
+    # --- members ---------------------------------------------------------------
+
+    async def join(self, member: Member, since: int | None) -> None:
+        """Add ``member`` and send its welcome; ProtocolError(session_full) when full.
+
+        The welcome is at the sequencer's head version, which may include
+        entries still being committed; their ``op`` broadcasts reach the new
+        member too, and it ignores versions it already has.
+        """
+        if len(self.members) >= self.config.limits.clients_per_session:
+            raise ProtocolError(
+                ErrorCode.SESSION_FULL,
+                f"the session has reached its limit of "
+                f"{self.config.limits.clients_per_session} clients",
+            )
+        ops: list[OpMsg] | None = None
+        if since is not None and since <= self.sequencer.version:
+            ops = await self.entries_after(since)
+        # From here on nothing awaits: the welcome is written before any later
+        # op, and entries_after returned everything up to the head.
+        if self.broken:
+            raise ProtocolError(ErrorCode.INTERNAL, "the session failed; reconnect")
+        version = self.sequencer.version
+        self.members[member.ws] = member
+        users: dict[str, User] = {}
+        for other in self.members.values():
+            users.setdefault(other.user.id, other.user)
+        welcome = Welcome(
+            session=self.id,
+            version=version,
+            users=tuple(users.values()),
+            snapshot=scene_to_data(self.sequencer.scene) if ops is None else None,
+            ops=tuple(ops) if ops is not None else None,
+            limits=self.config.limits.for_client(),
+        )
+        member.send(encode(welcome))
+        for other in self.members.values():
+            if other is not member and other.last_presence is not None:
+                member.send(other.last_presence)
+        self._to_others(member, encode(Joined(member.user, member.client)))
+        log.info("%r joined session %s at version %d", member, self.id, version)
+
+    def leave(self, member: Member) -> None:
+        if self.members.pop(member.ws, None) is None:
+            return
+        if member.presence_timer is not None:
+            member.presence_timer.cancel()
+        if not self.stopping:
+            self._to_others(member, encode(Left(member.user, member.client)))
+        log.info("%r left session %s", member, self.id)
+        if not self.members:
+            # Idle sessions keep only what a reconnect needs; the rest is in the store.
+            self.sequencer.trim_tail(0)
+            self.on_idle(self)
+
+    def _to_others(self, sender: Member, text: str) -> None:
+        broadcast([ws for ws in self.members if ws is not sender.ws], text)
+
+    # --- presence --------------------------------------------------------------
+
+    def presence(self, member: Member, msg: Presence) -> None:
+        """Relay ``msg`` to the others, at most ``presence_per_second``; the latest wins."""
+        out = PresenceMsg(member.user, member.client, msg.cursor, msg.selection)
+        if member.presence_timer is not None:
+            member.pending_presence = out
+            return
+        loop = asyncio.get_running_loop()
+        wait = member.next_presence - loop.time()
+        if wait <= 0:
+            self._relay_presence(member, out)
+        else:
+            member.pending_presence = out
+            member.presence_timer = loop.call_later(wait, self._presence_due, member)
+
+    def _presence_due(self, member: Member) -> None:
+        member.presence_timer = None
+        out, member.pending_presence = member.pending_presence, None
+        if out is not None and member.ws in self.members:
+            self._relay_presence(member, out)
+
+    def _relay_presence(self, member: Member, out: PresenceMsg) -> None:
+        text = encode(out)
+        member.last_presence = text
+        member.next_presence = asyncio.get_running_loop().time() + member.presence_interval
+        self._to_others(member, text)
+
+    # --- operations ------------------------------------------------------------
+
+    async def entries_after(self, base: int) -> list[OpMsg]:
+        """Every entry after ``base`` up to the current head, from memory and the store."""
+        for _attempt in range(3):
+            found = self.sequencer.ops_since(base)
+            if found is not None:
+                return found
+            stored = await self.store.ops_since(self.id, base)
+            by_version = {e.version: e for e in stored}
+            by_version.update((e.version, e) for e in self.sequencer.tail if e.version > base)
+            head = self.sequencer.version
+            if all(v in by_version for v in range(base + 1, head + 1)):
+                return [by_version[v] for v in range(base + 1, head + 1)]
+        raise StoreError(f"entries after {base} of session {self.id} are missing")
+
+    async def submit(self, member: Member, msg: Submit, received: float) -> None:
+        """Sequence ``msg``; the ack and broadcast follow its commit (or an error now)."""
+        history = None
+        if msg.base <= self.sequencer.version and self.sequencer.needs_history(msg.base):
+            history = await self.entries_after(msg.base)
+        if self.broken:
+            raise ProtocolError(ErrorCode.INTERNAL, "the session failed; reconnect", msg.seq)
+        result = self.sequencer.submit(
+            member.client, msg.seq, msg.base, msg.op, member.user, msg.origin, history=history
+        )
+        if isinstance(result, Accepted):
+            self.pending.append((result.entry, member, received))
+            self._kick.set()
+        elif isinstance(result, Duplicate):
+            self.metrics.duplicates.inc()
+            if result.version <= self.durable_version:
+                member.send(encode(Ack(msg.seq, result.version)))
+            else:
+                self.waiting_acks.append((result.version, member, msg.seq))
+        else:
+            self.metrics.ops_rejected.inc(code=result.code.value)
+            raise ProtocolError(result.code, result.message, msg.seq)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            if not self.pending:
+                continue
+            self._idle.clear()
+            try:
+                await self._commit()
+            except Exception:
+                log.exception("commit of session %s failed", self.id)
+                self._fail()
+                return
+            finally:
+                self._idle.set()
+
+    async def _commit(self) -> None:
+        batch, self.pending = self.pending, []
+        entries = [entry for entry, _member, _received in batch]
+        head = entries[-1].version
+        assert head == self.sequencer.version, "every sequenced entry is pending or committed"
+        snapshot = None
+        if head - self.snapshot_version >= self.config.snapshot_every:
+            snapshot = Snapshot(head, scene_to_data(self.sequencer.scene))
+        started = time.monotonic()
+        if not await self.store.append(self.id, entries, self.durable_version, snapshot):
+            raise StoreError(
+                f"append at version {self.durable_version} lost: another writer got there first"
+            )
+        done = time.monotonic()
+        self.metrics.commit_seconds.observe(done - started)
+        self.metrics.commit_batch.observe(len(entries))
+        self.durable_version = head
+        if snapshot is not None:
+            self.snapshot_version = head
+        self._deliver(batch, done)
+
+    def _deliver(self, batch: list[tuple[OpMsg, Member | None, float]], now: float) -> None:
+        connections = list(self.members)
+        for entry, sender, received in batch:
+            text = encode(entry)
+            if sender is not None and sender.ws in self.members:
+                sender.send(encode(Ack(entry.seq, entry.version)))
+                broadcast([ws for ws in connections if ws is not sender.ws], text)
+            else:
+                broadcast(connections, text)
+            self.metrics.latency.observe(now - received)
+        self.metrics.ops_sequenced.inc(len(batch))
+        if self.waiting_acks:
+            due = [w for w in self.waiting_acks if w[0] <= self.durable_version]
+            self.waiting_acks = [w for w in self.waiting_acks if w[0] > self.durable_version]
+            for version, member, seq in due:
+                member.send(encode(Ack(seq, version)))
+
+    def _fail(self) -> None:
+        """Drop the session from service: nothing pending was acknowledged, clients reload."""
+        self.broken = True
+        self.pending.clear()
+        self.waiting_acks.clear()
+        self.on_broken(self)
+        loop = asyncio.get_running_loop()
+        for member in list(self.members.values()):
+            member.send(encode(ErrorMsg(ErrorCode.INTERNAL.value, "the session failed; reconnect")))
+            task = loop.create_task(member.ws.close(CloseCode.INTERNAL, "session failed"))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.sequencer.version, "clients": len(self.members)}
