@@ -24,7 +24,7 @@ from optiverse.optics.results import (
     TraceResult,
     TraceSettings,
 )
-from optiverse.optics.trace import trace, trace_prepared
+from optiverse.optics.tracer import trace, trace_prepared
 
 __all__ = [
     "DEFAULT_SETTINGS",

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fan", "perpendicular", "unit"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["fan", "perpendicular", "unit", "units"]
+
+_QUARTERS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
 
 
 def unit(angle_deg: float) -> tuple[float, float]:
@@ -15,9 +20,21 @@ def unit(angle_deg: float) -> tuple[float, float]:
     """
     quarter, rest = divmod(angle_deg, 90.0)
     if rest == 0.0:
-        return ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))[int(quarter) % 4]
+        x, y = _QUARTERS[int(quarter) % 4]
+        return float(x), float(y)
     rad = math.radians(angle_deg)
     return math.cos(rad), math.sin(rad)
+
+
+def units(angles_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(n, 2) unit vectors at ``angles_deg``; like :func:`unit`, exact at multiples of 90."""
+    rad = np.radians(angles_deg)
+    out = np.stack((np.cos(rad), np.sin(rad)), axis=1)
+    quarter, rest = np.divmod(angles_deg, 90.0)
+    exact = rest == 0.0
+    if exact.any():
+        out[exact] = _QUARTERS[quarter[exact].astype(np.int64) % 4]
+    return out
 
 
 def perpendicular(vx: float, vy: float) -> tuple[float, float]:
@@ -25,21 +42,16 @@ def perpendicular(vx: float, vy: float) -> tuple[float, float]:
     return -vy, vx
 
 
-def fan(n_rays: int, aperture_mm: float, spread_deg: float) -> list[tuple[float, float]]:
-    """(offset across the aperture in mm, angle offset in degrees) of each launched ray.
+def fan(
+    n_rays: int, aperture_mm: float, spread_deg: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(offsets across the aperture in mm, angle offsets in degrees) of the launched rays.
 
     Rays are evenly spaced over ``[-aperture/2, +aperture/2]`` (offset measured
     counter-clockwise of the beam direction) and their angles over
     ``[-spread/2, +spread/2]``, both increasing together, so a positive spread is
     a diverging fan. A single ray leaves from the centre along the source's axis.
     """
-    if n_rays <= 0:
-        return []
-    if n_rays == 1:
-        return [(0.0, 0.0)]
-    last = n_rays - 1
-    out = []
-    for i in range(n_rays):
-        frac = i / last - 0.5
-        out.append((aperture_mm * frac, spread_deg * frac))
-    return out
+    n = max(n_rays, 0)
+    frac = np.arange(n, dtype=np.float64) / (n - 1) - 0.5 if n > 1 else np.zeros(n)
+    return aperture_mm * frac, spread_deg * frac

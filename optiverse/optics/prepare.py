@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from optiverse.optics.geometry import fan, perpendicular, unit
+from optiverse.optics.geometry import fan, perpendicular, unit, units
 
 __all__ = [
     "ElementKind",
@@ -58,8 +58,12 @@ class Elements:
 
     ``normal`` is the optical axis (along the component's angle) and ``tangent`` the
     normal turned 90 degrees CCW, the direction from ``start`` to the segment's end.
-    ``param`` is the efl (lens), reflectivity (mirror), transmission (beamsplitter) or
-    0 (block).
+
+    Every element is described by the same interaction model: a hit ray gives a
+    "through" ray of intensity ``transmit * I`` (bent by a lens of focal length
+    ``efl``, straight on otherwise) and a specularly reflected ray of intensity
+    ``reflect * I``. So a lens is (1, 0), a mirror (0, R), a beamsplitter (T, 1 - T)
+    and a block (0, 0); ``efl`` is +inf for everything but lenses.
     """
 
     ids: tuple[str, ...]
@@ -69,7 +73,9 @@ class Elements:
     normal: NDArray[np.float64]
     tangent: NDArray[np.float64]
     length: NDArray[np.float64]
-    param: NDArray[np.float64]
+    efl: NDArray[np.float64]
+    transmit: NDArray[np.float64]
+    reflect: NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -109,17 +115,19 @@ def _num(comp: object, name: str, default: float) -> float:
     return value
 
 
-def _element_param(cid: str, kind: ElementKind, comp: object) -> float:
+def _interaction(cid: str, kind: ElementKind, comp: object) -> tuple[float, float, float]:
+    """(efl, transmit, reflect) of an element."""
     if kind is ElementKind.LENS:
         efl = _num(comp, "efl_mm", 100.0)
         if efl == 0.0:
             raise ValueError(f"lens {cid!r}: efl_mm must be non-zero")
-        return efl
+        return efl, 1.0, 0.0
     if kind is ElementKind.MIRROR:
-        return min(max(_num(comp, "reflectivity", 1.0), 0.0), 1.0)
+        return math.inf, 0.0, min(max(_num(comp, "reflectivity", 1.0), 0.0), 1.0)
     if kind is ElementKind.BEAMSPLITTER:
-        return min(max(_num(comp, "transmission", 0.5), 0.0), 1.0)
-    return 0.0
+        transmission = min(max(_num(comp, "transmission", 0.5), 0.0), 1.0)
+        return math.inf, transmission, 1.0 - transmission
+    return math.inf, 0.0, 0.0
 
 
 def prepare(scene: SceneLike) -> PreparedScene:
@@ -133,7 +141,10 @@ def prepare(scene: SceneLike) -> PreparedScene:
     kinds: list[int] = []
     geom: list[tuple[float, ...]] = []
     sources: list[SourceInfo] = []
-    rays: list[tuple[float, float, float, float, int, float]] = []
+    origins: list[NDArray[np.float64]] = []
+    directions: list[NDArray[np.float64]] = []
+    ray_source: list[int] = []
+    ray_length: list[float] = []
 
     for cid, comp in sorted(scene.components.items(), key=lambda item: item[0]):
         kind_name = getattr(comp, "kind", None)
@@ -142,9 +153,18 @@ def prepare(scene: SceneLike) -> PreparedScene:
         angle = _num(comp, "angle_deg", 0.0)
         if kind_name == "source":
             length = _num(comp, "ray_length_mm", 1000.0)
-            if length <= 0.0:
+            offsets, turns = fan(
+                int(getattr(comp, "n_rays", 9)),
+                _num(comp, "aperture_mm", 10.0),
+                _num(comp, "spread_deg", 0.0),
+            )
+            if length <= 0.0 or not len(offsets):
                 continue
-            src = len(sources)
+            ux, uy = perpendicular(*unit(angle))
+            origins.append(np.stack((cx + offsets * ux, cy + offsets * uy), axis=1))
+            directions.append(units(angle + turns))
+            ray_source += [len(sources)] * len(offsets)
+            ray_length += [length] * len(offsets)
             sources.append(
                 SourceInfo(
                     cid,
@@ -152,12 +172,6 @@ def prepare(scene: SceneLike) -> PreparedScene:
                     _num(comp, "wavelength_nm", 633.0),
                 )
             )
-            ux, uy = perpendicular(*unit(angle))
-            aperture = _num(comp, "aperture_mm", 10.0)
-            spread = _num(comp, "spread_deg", 0.0)
-            for offset, dangle in fan(int(getattr(comp, "n_rays", 9)), aperture, spread):
-                dx, dy = unit(angle + dangle)
-                rays.append((cx + offset * ux, cy + offset * uy, dx, dy, src, length))
             continue
         kind = _KIND_BY_NAME.get(str(kind_name))
         if kind is None:
@@ -179,11 +193,11 @@ def prepare(scene: SceneLike) -> PreparedScene:
                 tx,
                 ty,
                 length,
-                _element_param(cid, kind, comp),
+                *_interaction(cid, kind, comp),
             )
         )
 
-    g = np.array(geom, dtype=np.float64).reshape(len(geom), 10)
+    g = np.array(geom, dtype=np.float64).reshape(len(geom), 12)
     elements = Elements(
         ids=tuple(ids),
         kinds=np.array(kinds, dtype=np.int64),
@@ -192,14 +206,15 @@ def prepare(scene: SceneLike) -> PreparedScene:
         normal=g[:, 4:6].copy(),
         tangent=g[:, 6:8].copy(),
         length=g[:, 8].copy(),
-        param=g[:, 9].copy(),
+        efl=g[:, 9].copy(),
+        transmit=g[:, 10].copy(),
+        reflect=g[:, 11].copy(),
     )
-    r = np.array([ray[:4] for ray in rays], dtype=np.float64).reshape(len(rays), 4)
     launch = Launch(
         sources=tuple(sources),
-        origin=r[:, 0:2].copy(),
-        direction=r[:, 2:4].copy(),
-        source=np.array([ray[4] for ray in rays], dtype=np.int64),
-        max_length=np.array([ray[5] for ray in rays], dtype=np.float64),
+        origin=np.concatenate(origins) if origins else np.zeros((0, 2)),
+        direction=np.concatenate(directions) if directions else np.zeros((0, 2)),
+        source=np.array(ray_source, dtype=np.int64),
+        max_length=np.array(ray_length, dtype=np.float64),
     )
     return PreparedScene(elements, launch)

@@ -1,7 +1,7 @@
 """A plain per-ray tracer: the baseline for the benchmark and the oracle for the tests.
 
 One ray and one element at a time, in Python floats. It follows the same rules
-and the same float expressions as :mod:`optiverse.optics.trace`, and advances
+and the same float expressions as :mod:`optiverse.optics.tracer`, and advances
 rays generation by generation in the same order, so on any scene (the segment
 cap included) both give the same paths. It is far too slow for the UI.
 """
@@ -60,7 +60,9 @@ class _Element:
     tx: float
     ty: float
     length: float
-    param: float
+    efl: float
+    transmit: float
+    reflect: float
 
 
 def trace_reference(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
@@ -93,15 +95,17 @@ def trace_reference_prepared(
     """Trace a prepared scene one ray at a time."""
     el = prepared.elements
     elements = [
-        _Element(int(k), ax, ay, ex, ey, nx, ny, tx, ty, length, param)
-        for k, (ax, ay), (ex, ey), (nx, ny), (tx, ty), length, param in zip(
+        _Element(int(k), ax, ay, ex, ey, nx, ny, tx, ty, length, efl, transmit, reflect)
+        for k, (ax, ay), (ex, ey), (nx, ny), (tx, ty), length, efl, transmit, reflect in zip(
             el.kinds.tolist(),
             el.start.tolist(),
             el.span.tolist(),
             el.normal.tolist(),
             el.tangent.tolist(),
             el.length.tolist(),
-            el.param.tolist(),
+            el.efl.tolist(),
+            el.transmit.tolist(),
+            el.reflect.tolist(),
             strict=True,
         )
     ]
@@ -148,47 +152,45 @@ def trace_reference_prepared(
             remaining = ray.remaining - t
             e = elements[j]
             path.interactions = count
-            if e.kind == ElementKind.BLOCK:
-                path.termination = Termination.ABSORBED
-                continue
-
+            # Every element gives a through ray and a reflected ray (see Elements);
+            # the path carries on as the through ray if it is bright enough,
+            # else as the reflected one, and both surviving makes a branch.
             dn = ray.dx * e.nx + ray.dy * e.ny
-            rdx = ray.dx - 2.0 * dn * e.nx
-            rdy = ray.dy - 2.0 * dn * e.ny
-            branch: tuple[float, float, float] | None = None
+            reflected_dir = (ray.dx - 2.0 * dn * e.nx, ray.dy - 2.0 * dn * e.ny)
+            through_dir = (ray.dx, ray.dy)
             if e.kind == ElementKind.LENS:
                 du = ray.dx * e.tx + ray.dy * e.ty
                 height = (s - 0.5) * e.length
                 side = 1.0 if dn >= 0.0 else -1.0
-                tan_out = du / abs(dn) - height / e.param
+                tan_out = du / abs(dn) - height / e.efl
                 norm = math.sqrt(1.0 + tan_out * tan_out)
-                new = ((side * e.nx + tan_out * e.tx) / norm, (side * e.ny + tan_out * e.ty) / norm)
-                intensity = ray.intensity
-            elif e.kind == ElementKind.MIRROR:
-                new = (rdx, rdy)
-                intensity = ray.intensity * e.param
-            else:
-                transmitted = e.param * ray.intensity
-                reflected = (1.0 - e.param) * ray.intensity
-                if transmitted >= threshold:
-                    new = (ray.dx, ray.dy)
-                    intensity = transmitted
-                    if reflected >= threshold:
-                        branch = (rdx, rdy, reflected)
-                else:
-                    new = (rdx, rdy)
-                    intensity = reflected
+                through_dir = (
+                    (side * e.nx + tan_out * e.tx) / norm,
+                    (side * e.ny + tan_out * e.ty) / norm,
+                )
+            through = e.transmit * ray.intensity
+            reflected = e.reflect * ray.intensity
+            keep_through = through >= threshold
+            keep_reflected = reflected >= threshold
 
-            if intensity < threshold:
-                path.termination = Termination.DIM
+            if not (keep_through or keep_reflected):
+                absorbed = e.kind == ElementKind.BLOCK
+                path.termination = Termination.ABSORBED if absorbed else Termination.DIM
                 continue
             if count >= settings.max_interactions:
                 path.termination = Termination.MAX_INTERACTIONS
                 continue
-            carry_on.append(_Ray(hx, hy, *new, intensity, remaining, count, j, ray.path))
-            if branch is not None:
-                branches.append(_Ray(hx, hy, *branch, remaining, count, j, len(paths)))
-                paths.append(_Path(path.source, ray.path, [(hx, hy)]))
+            if keep_through:
+                carry_on.append(_Ray(hx, hy, *through_dir, through, remaining, count, j, ray.path))
+                if keep_reflected:
+                    branches.append(
+                        _Ray(hx, hy, *reflected_dir, reflected, remaining, count, j, len(paths))
+                    )
+                    paths.append(_Path(path.source, ray.path, [(hx, hy)]))
+            else:
+                carry_on.append(
+                    _Ray(hx, hy, *reflected_dir, reflected, remaining, count, j, ray.path)
+                )
         rays = carry_on + branches
 
     return _result(prepared, paths, n_segments, truncated)

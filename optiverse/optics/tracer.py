@@ -1,0 +1,284 @@
+"""The vectorized tracer: every live ray of a generation against every element at once.
+
+A generation is one straight segment per live ray. The nearest hit of every ray
+is found with (rays x elements) array expressions (:mod:`optiverse.optics.hits`),
+then all hit rays are updated together with masks.
+
+:mod:`optiverse.optics.reference` computes the same thing one ray and one
+element at a time with the same float expressions, and keeps the rays in the same
+order, so the two agree to the bit on ordinary scenes. Keep them in step when
+changing either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optiverse.optics.hits import HitFinder
+from optiverse.optics.prepare import ElementKind, PreparedScene, SceneLike, prepare
+from optiverse.optics.results import (
+    DEFAULT_SETTINGS,
+    RayPath,
+    Termination,
+    TraceResult,
+    TraceSettings,
+)
+
+__all__ = ["trace", "trace_prepared"]
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+# Columns of the live-ray state arrays. Keeping the state in two 2-D arrays
+# means one fancy-index call per array, not one per quantity, when rays are
+# filtered: at a few hundred rays numpy's per-call cost is what dominates.
+_X, _Y, _DX, _DY, _I, _REM = range(6)
+_COUNT, _LAST, _SRC, _PATH = range(4)
+
+# Plain ints: comparing an array with an IntEnum member goes through a slow
+# object path in numpy.
+_LENS = int(ElementKind.LENS)
+_BLOCK = int(ElementKind.BLOCK)
+_ESCAPED = int(Termination.ESCAPED)
+_LENGTH = int(Termination.LENGTH)
+_ABSORBED = int(Termination.ABSORBED)
+_DIM = int(Termination.DIM)
+_MAX = int(Termination.MAX_INTERACTIONS)
+_TRUNCATED = int(Termination.TRUNCATED)
+
+
+def trace(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
+    """Trace every source of ``scene`` through its elements."""
+    return trace_prepared(prepare(scene), settings)
+
+
+def trace_prepared(
+    prepared: PreparedScene, settings: TraceSettings = DEFAULT_SETTINGS
+) -> TraceResult:
+    """Trace a scene already turned into arrays by :func:`optiverse.optics.prepare`."""
+    # Lens maths runs on every hit row and is then discarded for non-lenses,
+    # where efl = inf; parallel rays divide by zero in the hit finder. Both are
+    # expected, so silence them once here rather than per call.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _trace(prepared, settings)
+
+
+class _Recorder:
+    """Point and segment records, gathered per generation and assembled once at the end.
+
+    Points are recorded in time order (a path's first point before its segment
+    ends), so a stable sort by path index puts each path's points in order.
+    """
+
+    def __init__(self) -> None:
+        self.point_path: list[I64] = []
+        self.point_xy: list[F64] = []
+        self.seg_path: list[I64] = []
+        self.seg_intensity: list[F64] = []
+        self.source: list[I64] = []
+        self.parent: list[I64] = []
+        self.end_path: list[I64] = []
+        self.end_reason: list[I64] = []
+        self.end_count: list[I64] = []
+        self.n_paths = 0
+        self.n_segments = 0
+
+    def begin(self, xy: F64, source: I64, parent: I64) -> I64:
+        ids = np.arange(self.n_paths, self.n_paths + len(source), dtype=np.int64)
+        self.n_paths += len(source)
+        self.point_path.append(ids)
+        self.point_xy.append(xy)
+        self.source.append(source)
+        self.parent.append(parent)
+        return ids
+
+    def segment(self, path: I64, end_xy: F64, intensity: F64) -> None:
+        self.point_path.append(path)
+        self.point_xy.append(end_xy)
+        self.seg_path.append(path)
+        self.seg_intensity.append(intensity)
+        self.n_segments += len(path)
+
+    def end(self, path: I64, reason: I64, count: I64) -> None:
+        self.end_path.append(path)
+        self.end_reason.append(reason)
+        self.end_count.append(count)
+
+    def result(self, prepared: PreparedScene, truncated: bool) -> TraceResult:
+        n = self.n_paths
+        if n == 0:
+            return TraceResult((), 0, truncated)
+        point_path = np.concatenate(self.point_path)
+        points = np.concatenate(self.point_xy)[np.argsort(point_path, kind="stable")]
+        n_points = np.bincount(point_path, minlength=n)
+        if self.seg_path:
+            seg_path = np.concatenate(self.seg_path)
+            seg_int = np.concatenate(self.seg_intensity)[np.argsort(seg_path, kind="stable")]
+        else:
+            seg_int = np.zeros(0)
+        points.flags.writeable = False
+        seg_int.flags.writeable = False
+        p_end = np.cumsum(n_points)
+        s_end = p_end - np.arange(1, n + 1)
+
+        reason = np.empty(n, dtype=np.int64)
+        count = np.empty(n, dtype=np.int64)
+        end_path = np.concatenate(self.end_path)
+        reason[end_path] = np.concatenate(self.end_reason)
+        count[end_path] = np.concatenate(self.end_count)
+
+        # A branch born in the generation the cap stopped has no segment: drop it.
+        # Parents precede children and a dropped path has none, so renumbering
+        # the kept ones keeps every parent index valid.
+        keep = n_points >= 2
+        parent = np.concatenate(self.parent)
+        if not keep.all():
+            new_index = np.cumsum(keep) - 1
+            parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)
+
+        infos = prepared.launch.sources
+        terms = list(Termination)
+        paths = [
+            RayPath(
+                infos[src].id,
+                infos[src].color,
+                infos[src].wavelength_nm,
+                points[pe - npt : pe],
+                seg_int[se - npt + 1 : se],
+                terms[why],
+                cnt,
+                par,
+            )
+            for src, par, why, cnt, npt, pe, se in zip(
+                np.concatenate(self.source).tolist(),
+                parent.tolist(),
+                reason.tolist(),
+                count.tolist(),
+                n_points.tolist(),
+                p_end.tolist(),
+                s_end.tolist(),
+                strict=True,
+            )
+            if npt >= 2
+        ]
+        return TraceResult(tuple(paths), self.n_segments, truncated)
+
+
+def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
+    el = prepared.elements
+    launch = prepared.launch
+    finder = HitFinder(el, settings.epsilon_mm)
+    # One gather per generation fetches everything the update needs about the
+    # elements that were hit.
+    etab = np.column_stack((el.normal, el.tangent, el.length, el.efl, el.transmit, el.reflect))
+    kinds = el.kinds
+    threshold = settings.min_intensity
+    max_count = settings.max_interactions
+    out = _Recorder()
+
+    n = len(launch)
+    state = np.empty((n, 6))
+    state[:, _X : _Y + 1] = launch.origin
+    state[:, _DX : _DY + 1] = launch.direction
+    state[:, _I] = 1.0
+    state[:, _REM] = launch.max_length
+    meta = np.empty((n, 4), dtype=np.int64)
+    meta[:, _COUNT] = 0
+    meta[:, _LAST] = -1
+    meta[:, _SRC] = launch.source
+    meta[:, _PATH] = out.begin(launch.origin.copy(), launch.source, np.full(n, -1, np.int64))
+    truncated = False
+
+    while len(state):
+        if out.n_segments + len(state) > settings.max_segments:
+            out.end(meta[:, _PATH], np.full(len(meta), _TRUNCATED), meta[:, _COUNT])
+            truncated = True
+            break
+        j, t, s = finder.nearest(state, meta[:, _LAST])
+        rem = state[:, _REM]
+        hit = t < rem
+        travel = np.where(hit, t, rem)
+        ends = state[:, _X : _Y + 1] + travel[:, None] * state[:, _DX : _DY + 1]
+        out.segment(meta[:, _PATH], ends, state[:, _I])
+
+        if not hit.all():
+            miss = ~hit
+            why = np.where(j[miss] < 0, _ESCAPED, _LENGTH)
+            out.end(meta[miss, _PATH], why, meta[miss, _COUNT])
+            keep = np.flatnonzero(hit)
+            if not len(keep):
+                break
+            state = state[keep]
+            meta = meta[keep]
+            j = j[keep]
+            s = s[keep]
+            travel = travel[keep]
+            ends = ends[keep]
+
+        e = etab[j]
+        kind = kinds[j]
+        d = state[:, _DX : _DY + 1]
+        normal = e[:, 0:2]
+        dn = d[:, 0] * normal[:, 0] + d[:, 1] * normal[:, 1]
+        reflected = d - (2.0 * dn)[:, None] * normal
+
+        through = d
+        lens = kind == _LENS
+        if lens.any():
+            tangent = e[:, 2:4]
+            du = d[:, 0] * tangent[:, 0] + d[:, 1] * tangent[:, 1]
+            height = (s - 0.5) * e[:, 4]
+            # In the frame where the ray travels along +axis the thin-lens law is
+            # tan(out) = tan(in) - h/f; the lens is symmetric, so it holds from
+            # either side with the axis flipped to the ray's side.
+            side = np.where(dn >= 0.0, 1.0, -1.0)
+            tan_out = du / np.abs(dn) - height / e[:, 5]
+            norm = np.sqrt(1.0 + tan_out * tan_out)
+            bent = (side[:, None] * normal + tan_out[:, None] * tangent) / norm[:, None]
+            through = np.where(lens[:, None], bent, d)
+
+        intensity = state[:, _I]
+        i_through = e[:, 6] * intensity
+        i_reflected = e[:, 7] * intensity
+        keep_through = i_through >= threshold
+        keep_reflected = i_reflected >= threshold
+        count = meta[:, _COUNT] + 1
+        alive = keep_through | keep_reflected
+        go = alive & (count < max_count)
+
+        if not go.all():
+            done = ~go
+            why = np.where(alive[done], _MAX, np.where(kind[done] == _BLOCK, _ABSORBED, _DIM))
+            out.end(meta[done, _PATH], why, count[done])
+
+        # A path carries on as its through ray when that is bright enough, else as
+        # its reflected ray; only when both survive does the reflection start a
+        # new path (a branch).
+        nxt = np.empty_like(state)
+        nxt[:, _X : _Y + 1] = ends
+        nxt[:, _DX : _DY + 1] = np.where(keep_through[:, None], through, reflected)
+        nxt[:, _I] = np.where(keep_through, i_through, i_reflected)
+        nxt[:, _REM] = state[:, _REM] - travel
+        nmeta = np.empty_like(meta)
+        nmeta[:, _COUNT] = count
+        nmeta[:, _LAST] = j
+        nmeta[:, _SRC : _PATH + 1] = meta[:, _SRC : _PATH + 1]
+
+        b = np.flatnonzero(go & keep_through & keep_reflected)
+        if len(b):
+            bstate = nxt[b]
+            bstate[:, _DX : _DY + 1] = reflected[b]
+            bstate[:, _I] = i_reflected[b]
+            bmeta = nmeta[b]
+            bmeta[:, _PATH] = out.begin(ends[b], meta[b, _SRC], meta[b, _PATH])
+            g = np.flatnonzero(go)
+            state = np.concatenate((nxt[g], bstate))
+            meta = np.concatenate((nmeta[g], bmeta))
+        elif go.all():
+            state, meta = nxt, nmeta
+        else:
+            g = np.flatnonzero(go)
+            state, meta = nxt[g], nmeta[g]
+
+    return out.result(prepared, truncated)
