@@ -68,7 +68,7 @@ HEAD = -1  # a version argument of "head"
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse prints the whole usage block; keep errors to one line.
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_ERROR, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
 
 def _version(text: str) -> int:
@@ -324,8 +324,8 @@ def _cmd_show(ctx: _Context) -> int:
     start = _resolve(log, ctx.args.start)
     stop = _resolve(log, ctx.args.stop)
     check_range(log, start, stop)
-    ctx.out.write(f"session {log.session}: versions 1..{log.head}, ")
-    ctx.out.write(f"{len(log.snapshots)} snapshot(s)\n")
+    versions = f"versions 1..{log.head}" if log.head else "no versions yet"
+    ctx.out.write(f"session {log.session}: {versions}, {len(log.snapshots)} snapshot(s)\n")
     for row in log_table(log.entries[start:stop]):
         ctx.out.write(row + "\n")
     return EXIT_OK

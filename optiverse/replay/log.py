@@ -182,6 +182,8 @@ class JsonLinesSource:
         except UnicodeDecodeError:
             raise SourceError(f"{self.name!r} is not an Optiverse log: not UTF-8 text") from None
         self.session, self.created = _header(first, self.name)
+        self.line: int | None = None
+        """The line number of the item :meth:`items` yielded last."""
 
     def items(self) -> Iterator[LogItem]:
         last_version = 0
@@ -190,6 +192,7 @@ class JsonLinesSource:
             for number, line in enumerate(handle, start=2):
                 if not line.strip():
                     continue
+                self.line = number
                 try:
                     item = _decode_line(line)
                 except (ValueError, WireError) as exc:

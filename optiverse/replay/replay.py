@@ -219,6 +219,10 @@ def check(source: Log | LogSource, progress: Progress | None = None, total: int 
                 progress(item.version, total)
     except CorruptLog as exc:
         checker.problem = Problem(exc.version, exc.reason, line=exc.line)
+    line = getattr(source, "line", None)
+    if checker.problem is not None and checker.problem.line is None and line is not None:
+        # A log file knows where the offending item is; name the line too.
+        checker.problem = attrs.evolve(checker.problem, line=line)
     return CheckReport(source.session, checker.version, checker.snapshots, checker.problem)
 
 
@@ -559,9 +563,8 @@ def compile_check(expression: str) -> Predicate:
     try:
         code = compile(expression, "<--check>", "eval")
     except SyntaxError as exc:
-        raise ExpressionError(
-            f"--check is not a Python expression: {exc.msg} (column {exc.offset})"
-        ) from None
+        where = f" at column {exc.offset}" if exc.offset and exc.offset > 0 else ""
+        raise ExpressionError(f"--check is not a Python expression: {exc.msg}{where}") from None
 
     def predicate(scene: Scene, version: int) -> bool:
         namespace: dict[str, Any] = {

@@ -216,8 +216,8 @@ def test_bisect_refuses_a_check_that_does_not_switch(scripted: Log) -> None:
 
 
 def test_check_expressions_fail_with_one_clear_line(scripted: Log) -> None:
-    with pytest.raises(ExpressionError, match=r"not a Python expression: .*column"):
-        compile_check("len(scene) >")
+    with pytest.raises(ExpressionError, match=r"not a Python expression: .* at column 1$"):
+        compile_check("(len(scene)")
     predicate = compile_check("components['nope'].x_mm > 0")
     with pytest.raises(ExpressionError) as info:
         predicate(scene_at(scripted, 3), 3)
