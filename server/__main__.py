@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     p.add_argument(
+        "--rate-limit-strikes",
+        type=int,
+        default=lim.rate_limit_strikes,
+        metavar="N",
+        help="close a connection with 4029 after N submits in a row were refused as "
+        "rate_limited (default %(default)s)",
+    )
+    p.add_argument(
         "--idle-unload-seconds",
         type=float,
         default=d.idle_unload_seconds,
@@ -130,6 +138,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ops_per_second=args.max_ops_per_second,
         ops_burst=max(1, int(args.max_ops_per_second * 2)),
         presence_per_second=args.max_presence_per_second,
+        rate_limit_strikes=args.rate_limit_strikes,
         clients_per_session=args.max_clients_per_session,
         max_components=args.max_components,
     )

@@ -12,6 +12,7 @@ never reaches other clients or the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -57,6 +58,19 @@ CLOSE_AFTER: dict[ErrorCode, CloseCode] = {
 def new_session_id() -> str:
     """A fresh unguessable, URL-safe session id (96 random bits, 16 characters)."""
     return secrets.token_urlsafe(12)
+
+
+async def _close(ws: ServerConnection, code: int, reason: str) -> None:
+    """Close with ``code``, discarding what the client still sends meanwhile.
+
+    Unread frames would fill the receive queue and pause reading, and then
+    the client's closing frame is never seen (a 10 s close timeout).
+    """
+    closer = asyncio.get_running_loop().create_task(ws.close(code, reason))
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
+    await closer
 
 
 class _Stopping(Exception):
@@ -226,7 +240,7 @@ class OptiverseServer:
                 async with asyncio.timeout_at(deadline):
                     text = await ws.recv()
             except TimeoutError:
-                await ws.close(CloseCode.POLICY, "no hello received")
+                await _close(ws, CloseCode.POLICY, "no hello received")
                 return None
             try:
                 msg = self._decode(text)
@@ -240,10 +254,10 @@ class OptiverseServer:
             except ProtocolError as exc:
                 close = self._refuse(ws, exc)
                 if close is not None:
-                    await ws.close(close, exc.code.value)
+                    await _close(ws, close, exc.code.value)
                     return None
             except _Stopping:
-                await ws.close(CloseCode.GOING_AWAY, "server shutting down")
+                await _close(ws, CloseCode.GOING_AWAY, "server shutting down")
                 return None
             except Exception:
                 log.exception("internal error in the handshake of %s", ws.remote_address)
@@ -316,7 +330,7 @@ class OptiverseServer:
                                 ErrorCode.RATE_LIMITED, "too many refused submits", msg.seq
                             ),
                         )
-                        await member.ws.close(CloseCode.RATE_LIMITED, "rate limit ignored")
+                        await _close(member.ws, CloseCode.RATE_LIMITED, "rate limit ignored")
                         return
                     raise ProtocolError(
                         ErrorCode.RATE_LIMITED,
@@ -337,7 +351,7 @@ class OptiverseServer:
                 self.metrics.ops_rejected.inc(code=exc.code.value)
             close = self._refuse(member.ws, exc)
             if close is not None:
-                await member.ws.close(close, exc.code.value)
+                await _close(member.ws, close, exc.code.value)
         except Exception:
             log.exception("internal error on a message from %r", member)
             self._refuse(member.ws, ProtocolError(ErrorCode.INTERNAL, "internal server error", seq))

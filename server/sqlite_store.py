@@ -183,8 +183,21 @@ class SyncSqliteStore:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """One consistent read (a deferred transaction: it never waits for the writer)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("ROLLBACK")
+
     def _in_tx(self, fn: Callable[..., T], *args: Any) -> T:
         with self.transaction():
+            return fn(*args)
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        with self.read_transaction():
             return fn(*args)
 
     # --- the contract, each method in its own transaction --------------------
@@ -193,7 +206,7 @@ class SyncSqliteStore:
         self._in_tx(self.create_session_tx, meta)
 
     def load_session(self, session: str) -> SessionRecord | None:
-        return self._in_tx(self.load_session_tx, session)
+        return self._read(self.load_session_tx, session)
 
     def append(
         self,
@@ -211,13 +224,13 @@ class SyncSqliteStore:
         self._in_tx(self.save_snapshot_tx, session, snapshot)
 
     def snapshots(self, session: str) -> list[SnapshotInfo]:
-        return self._in_tx(self.snapshots_tx, session)
+        return self._read(self.snapshots_tx, session)
 
     def snapshot(self, session: str, version: int) -> Snapshot | None:
-        return self._in_tx(self.snapshot_tx, session, version)
+        return self._read(self.snapshot_tx, session, version)
 
     def log(self, session: str, start: int = 0, stop: int | None = None) -> list[OpMsg]:
-        return self._in_tx(self.log_tx, session, start, stop)
+        return self._read(self.log_tx, session, start, stop)
 
     def list_sessions(self) -> list[SessionMeta]:
         rows = self.conn.execute(
