@@ -1,0 +1,103 @@
+"""One graphics item that draws every traced ray.
+
+A trace can hold thousands of segments; one item per ray would make the
+scene index and repaints slow.  Segments are grouped once per trace by
+(colour, quantised intensity) into polylines, so painting is one pen change
+and one ``drawPolyline`` per run, with the intensity shown as opacity.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from PyQt6.QtCore import QPointF, QRectF, Qt
+from PyQt6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PyQt6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from optiverse.optics import TraceResult
+
+__all__ = ["ALPHA_LEVELS", "RaysItem", "ray_runs"]
+
+ALPHA_LEVELS = 32
+# Weak rays still have to be visible to be useful, so opacity has a floor.
+MIN_OPACITY = 0.12
+RAY_WIDTH_PX = 1.4
+
+RunKey = tuple[str, int]
+
+
+def ray_runs(result: TraceResult) -> dict[RunKey, list[QPolygonF]]:
+    """Polylines (in Qt scene coordinates) keyed by (colour, opacity level 1..ALPHA_LEVELS)."""
+    runs: dict[RunKey, list[QPolygonF]] = defaultdict(list)
+    for path in result.paths:
+        points = path.points
+        if len(points) < 2:
+            continue
+        levels = np.clip(np.rint(path.intensities * ALPHA_LEVELS), 1, ALPHA_LEVELS).astype(int)
+        # Split the polyline where the opacity level changes; a run's segments share it.
+        cuts = np.flatnonzero(np.diff(levels)) + 1
+        start = 0
+        for end in [*cuts.tolist(), len(levels)]:
+            polygon = QPolygonF([QPointF(x, -y) for x, y in points[start : end + 1].tolist()])
+            runs[(path.color, int(levels[start]))].append(polygon)
+            start = end
+    return dict(runs)
+
+
+class RaysItem(QGraphicsItem):
+    """All rays of the last trace; transparent to the mouse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setAcceptHoverEvents(False)
+        self._runs: dict[RunKey, list[QPolygonF]] = {}
+        self._bounds = QRectF()
+        self._pens: dict[RunKey, QPen] = {}
+        self.segment_count = 0
+
+    def set_result(self, result: TraceResult | None) -> None:
+        """Show the rays of ``result`` (None clears them)."""
+        self.prepareGeometryChange()
+        self._runs = ray_runs(result) if result is not None else {}
+        self.segment_count = result.n_segments if result is not None else 0
+        self._pens = {key: _pen(*key) for key in self._runs}
+        bounds = QRectF()
+        for polygons in self._runs.values():
+            for polygon in polygons:
+                bounds = bounds.united(polygon.boundingRect())
+        self._bounds = bounds.adjusted(-1.0, -1.0, 1.0, 1.0) if not bounds.isNull() else bounds
+        self.update()
+
+    def colors(self) -> set[str]:
+        """The ray colours on show (for tests and the legend)."""
+        return {color for color, _ in self._runs}
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(
+        self,
+        painter: QPainter | None,
+        option: QStyleOptionGraphicsItem | None,
+        widget: QWidget | None = None,
+    ) -> None:
+        if painter is None:
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        # Dim runs first so bright ones of the same colour are drawn on top.
+        for key in sorted(self._runs, key=lambda k: k[1]):
+            painter.setPen(self._pens[key])
+            for polygon in self._runs[key]:
+                painter.drawPolyline(polygon)
+
+
+def _pen(color: str, level: int) -> QPen:
+    qcolor = QColor(color)
+    qcolor.setAlphaF(max(MIN_OPACITY, level / ALPHA_LEVELS))
+    pen = QPen(qcolor, RAY_WIDTH_PX)
+    pen.setCosmetic(True)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    return pen
