@@ -40,7 +40,11 @@ _CULL_SLACK_REL = 1e-9
 
 
 class HitFinder:
-    """Finds, for a batch of rays, the nearest element each one hits."""
+    """Finds, for a batch of rays, the nearest element each one hits.
+
+    Holds work buffers reused across calls: fresh (rays x elements) temporaries
+    on every call cost page faults that can outweigh the arithmetic.
+    """
 
     def __init__(self, elements: Elements, epsilon: float) -> None:
         self.n_elem = len(elements)
@@ -51,6 +55,12 @@ class HitFinder:
         self.cy = np.ascontiguousarray(centre[:, 1])
         self.reach = 0.5 * elements.length * (1.0 + _CULL_SLACK_REL) + _CULL_SLACK_MM
         self.epsilon = epsilon
+        self.step = max(1, _CHUNK_CELLS // max(self.n_elem, 1))
+        self._cells = 0
+        self._near = np.empty(0)
+        self._tmp = np.empty(0)
+        self._table = np.empty(0)
+        self._cand = np.empty(0, dtype=bool)
 
     def nearest(self, rays: F64, last: I64) -> tuple[I64, F64, F64]:
         """Per ray: (element index or -1, distance t or inf, position s along the element).
@@ -58,13 +68,13 @@ class HitFinder:
         ``rays`` is (R, >= 4) with columns x, y, dx, dy. Element ``last[i]`` (the one
         ray i just left, or -1) is skipped: a straight ray cannot meet a flat
         element twice in a row, and skipping it beats any epsilon at grazing
-        incidence. Ties go to the lowest element index.
+        incidence. Ties go to the lowest element index. ``s`` is meaningless
+        where there is no hit.
         """
         n_rays = len(rays)
-        n_elem = self.n_elem
-        if n_rays == 0 or n_elem == 0:
+        if n_rays == 0 or self.n_elem == 0:
             return np.full(n_rays, -1, dtype=np.int64), np.full(n_rays, np.inf), np.zeros(n_rays)
-        step = max(1, _CHUNK_CELLS // n_elem)
+        step = self.step
         if n_rays <= step:
             return self._chunk(rays, last)
         parts = [
@@ -76,31 +86,42 @@ class HitFinder:
             np.concatenate([p[2] for p in parts]),
         )
 
+    def _buffers(self, cells: int) -> tuple[F64, F64, F64, NDArray[np.bool_]]:
+        if cells > self._cells:
+            self._cells = cells
+            self._near = np.empty(cells)
+            self._tmp = np.empty(cells)
+            self._table = np.empty(cells)
+            self._cand = np.empty(cells, dtype=bool)
+        return self._near[:cells], self._tmp[:cells], self._table[:cells], self._cand[:cells]
+
     def _chunk(self, rays: F64, last: I64) -> tuple[I64, F64, F64]:
         k = len(rays)
         m = self.n_elem
-        px = rays[:, 0:1]
-        py = rays[:, 1:2]
+        near_flat, tmp_flat, table, cand_flat = self._buffers(k * m)
+        near = near_flat.reshape(k, m)
+        tmp = tmp_flat.reshape(k, m)
+        cand = cand_flat.reshape(k, m)
         dx = rays[:, 2:3]
         dy = rays[:, 3:4]
         rows = np.arange(k)
 
         # Cull: distance of each element's centre from each ray's line,
         # cross(D, C - P) = dx cy - dy cx - (dx py - dy px).
-        near = dx * self.cy
-        near -= dy * self.cx
-        near -= dx * py - dy * px
+        np.multiply(dx, self.cy, out=near)
+        np.multiply(dy, self.cx, out=tmp)
+        near -= tmp
+        near -= dx * rays[:, 1:2] - dy * rays[:, 0:1]
         np.abs(near, out=near)
-        cand = near <= self.reach
-        has_last = last >= 0
-        cand[rows[has_last], last[has_last]] = False
-        flat = np.flatnonzero(cand)
-        ri = flat // m
-        ej = flat - ri * m
+        np.less_equal(near, self.reach, out=cand)
+        left = last >= 0
+        cand[rows[left], last[left]] = False
+        flat = np.flatnonzero(cand_flat)
+        ri, ej = np.divmod(flat, m)
 
         # Exact test on the candidates, in the reference's expressions.
-        r = rays[ri]
-        e = self.segs[ej]
+        r = rays.take(ri, axis=0)
+        e = self.segs.take(ej, axis=0)
         rdx = r[:, 2]
         rdy = r[:, 3]
         ex = e[:, 2]
@@ -114,14 +135,12 @@ class HitFinder:
 
         # Scatter into a dense (rays, elements) table so argmin keeps the
         # lowest-index tie rule of the reference.
-        table = np.full(k * m, np.inf)
-        table[flat] = np.where(ok, t, np.inf)
-        j = np.argmin(table.reshape(k, m), axis=1)
+        table.fill(np.inf)
+        table.put(flat, np.where(ok, t, np.inf))
+        j = table.reshape(k, m).argmin(axis=1)
         chosen = rows * m + j
-        dist = table[chosen]
-        found = dist < np.inf
+        dist = table.take(chosen)
         # ``flat`` is sorted, so a chosen pair's candidate slot is a binary search
-        # away; rays with no hit land anywhere and are masked out.
-        slot = np.minimum(np.searchsorted(flat, chosen), max(len(flat) - 1, 0))
-        pos = s[slot] if len(flat) else np.zeros(k)
-        return np.where(found, j, -1), dist, np.where(found, pos, 0.0)
+        # away; rays with no hit land anywhere (their s is not used).
+        pos = s.take(np.searchsorted(flat, chosen), mode="clip") if len(flat) else np.zeros(k)
+        return np.where(dist < np.inf, j, -1), dist, pos

@@ -115,19 +115,12 @@ def _num(comp: object, name: str, default: float) -> float:
     return value
 
 
-def _interaction(cid: str, kind: ElementKind, comp: object) -> tuple[float, float, float]:
-    """(efl, transmit, reflect) of an element."""
-    if kind is ElementKind.LENS:
-        efl = _num(comp, "efl_mm", 100.0)
-        if efl == 0.0:
-            raise ValueError(f"lens {cid!r}: efl_mm must be non-zero")
-        return efl, 1.0, 0.0
-    if kind is ElementKind.MIRROR:
-        return math.inf, 0.0, min(max(_num(comp, "reflectivity", 1.0), 0.0), 1.0)
-    if kind is ElementKind.BEAMSPLITTER:
-        transmission = min(max(_num(comp, "transmission", 0.5), 0.0), 1.0)
-        return math.inf, transmission, 1.0 - transmission
-    return math.inf, 0.0, 0.0
+# The attribute holding each element kind's interaction parameter.
+_PARAM = {
+    ElementKind.LENS: ("efl_mm", 100.0),
+    ElementKind.MIRROR: ("reflectivity", 1.0),
+    ElementKind.BEAMSPLITTER: ("transmission", 0.5),
+}
 
 
 def prepare(scene: SceneLike) -> PreparedScene:
@@ -139,7 +132,7 @@ def prepare(scene: SceneLike) -> PreparedScene:
     """
     ids: list[str] = []
     kinds: list[int] = []
-    geom: list[tuple[float, ...]] = []
+    raw: list[tuple[float, float, float, float, float]] = []
     sources: list[SourceInfo] = []
     origins: list[NDArray[np.float64]] = []
     directions: list[NDArray[np.float64]] = []
@@ -148,9 +141,6 @@ def prepare(scene: SceneLike) -> PreparedScene:
 
     for cid, comp in sorted(scene.components.items(), key=lambda item: item[0]):
         kind_name = getattr(comp, "kind", None)
-        cx = _num(comp, "x_mm", 0.0)
-        cy = _num(comp, "y_mm", 0.0)
-        angle = _num(comp, "angle_deg", 0.0)
         if kind_name == "source":
             length = _num(comp, "ray_length_mm", 1000.0)
             offsets, turns = fan(
@@ -160,6 +150,9 @@ def prepare(scene: SceneLike) -> PreparedScene:
             )
             if length <= 0.0 or not len(offsets):
                 continue
+            cx = _num(comp, "x_mm", 0.0)
+            cy = _num(comp, "y_mm", 0.0)
+            angle = _num(comp, "angle_deg", 0.0)
             ux, uy = perpendicular(*unit(angle))
             origins.append(np.stack((cx + offsets * ux, cy + offsets * uy), axis=1))
             directions.append(units(angle + turns))
@@ -176,40 +169,19 @@ def prepare(scene: SceneLike) -> PreparedScene:
         kind = _KIND_BY_NAME.get(str(kind_name))
         if kind is None:
             continue
-        length = max(_num(comp, "length_mm", 25.4), 0.0)
-        nx, ny = unit(angle)
-        tx, ty = perpendicular(nx, ny)
-        half = 0.5 * length
+        name, default = _PARAM.get(kind, ("", 0.0))
         ids.append(cid)
-        kinds.append(int(kind))
-        geom.append(
+        kinds.append(kind)
+        raw.append(
             (
-                cx - half * tx,
-                cy - half * ty,
-                length * tx,
-                length * ty,
-                nx,
-                ny,
-                tx,
-                ty,
-                length,
-                *_interaction(cid, kind, comp),
+                getattr(comp, "x_mm", 0.0),
+                getattr(comp, "y_mm", 0.0),
+                getattr(comp, "angle_deg", 0.0),
+                getattr(comp, "length_mm", 25.4),
+                getattr(comp, name, default) if name else 0.0,
             )
         )
 
-    g = np.array(geom, dtype=np.float64).reshape(len(geom), 12)
-    elements = Elements(
-        ids=tuple(ids),
-        kinds=np.array(kinds, dtype=np.int64),
-        start=g[:, 0:2].copy(),
-        span=g[:, 2:4].copy(),
-        normal=g[:, 4:6].copy(),
-        tangent=g[:, 6:8].copy(),
-        length=g[:, 8].copy(),
-        efl=g[:, 9].copy(),
-        transmit=g[:, 10].copy(),
-        reflect=g[:, 11].copy(),
-    )
     launch = Launch(
         sources=tuple(sources),
         origin=np.concatenate(origins) if origins else np.zeros((0, 2)),
@@ -217,4 +189,39 @@ def prepare(scene: SceneLike) -> PreparedScene:
         source=np.array(ray_source, dtype=np.int64),
         max_length=np.array(ray_length, dtype=np.float64),
     )
-    return PreparedScene(elements, launch)
+    return PreparedScene(_elements(ids, kinds, raw), launch)
+
+
+def _elements(
+    ids: list[str], kinds: list[int], raw: list[tuple[float, float, float, float, float]]
+) -> Elements:
+    values = np.array(raw, dtype=np.float64).reshape(len(raw), 5)
+    if not np.isfinite(values).all():
+        bad = ids[int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])]
+        raise ValueError(f"element {bad!r} has a non-finite property")
+    kind = np.array(kinds, dtype=np.int64)
+    centre = values[:, 0:2]
+    normal = units(values[:, 2])
+    tangent = np.stack((-normal[:, 1], normal[:, 0]), axis=1)
+    length = np.maximum(values[:, 3], 0.0)
+    param = values[:, 4]
+    lens = kind == ElementKind.LENS
+    if np.any(lens & (param == 0.0)):
+        bad = ids[int(np.flatnonzero(lens & (param == 0.0))[0])]
+        raise ValueError(f"lens {bad!r}: efl_mm must be non-zero")
+    fraction = np.clip(param, 0.0, 1.0)
+    mirror = kind == ElementKind.MIRROR
+    splitter = kind == ElementKind.BEAMSPLITTER
+    span = length[:, None] * tangent
+    return Elements(
+        ids=tuple(ids),
+        kinds=kind,
+        start=centre - 0.5 * span,
+        span=span,
+        normal=normal,
+        tangent=tangent,
+        length=length,
+        efl=np.where(lens, param, np.inf),
+        transmit=np.where(lens, 1.0, np.where(splitter, fraction, 0.0)),
+        reflect=np.where(mirror, fraction, np.where(splitter, 1.0 - fraction, 0.0)),
+    )

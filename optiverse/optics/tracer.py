@@ -46,6 +46,7 @@ _ABSORBED = int(Termination.ABSORBED)
 _DIM = int(Termination.DIM)
 _MAX = int(Termination.MAX_INTERACTIONS)
 _TRUNCATED = int(Termination.TRUNCATED)
+_TERMINATIONS = list(Termination)
 
 
 def trace(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
@@ -138,7 +139,6 @@ class _Recorder:
             parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)
 
         infos = prepared.launch.sources
-        terms = list(Termination)
         paths = [
             RayPath(
                 infos[src].id,
@@ -146,7 +146,7 @@ class _Recorder:
                 infos[src].wavelength_nm,
                 points[pe - npt : pe],
                 seg_int[se - npt + 1 : se],
-                terms[why],
+                _TERMINATIONS[why],
                 cnt,
                 par,
             )
@@ -190,67 +190,71 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
     meta[:, _PATH] = out.begin(launch.origin.copy(), launch.source, np.full(n, -1, np.int64))
     truncated = False
 
+    # ``take`` rather than fancy indexing throughout: it is several times faster
+    # for row gathers, and at a few hundred rays per-call cost is what counts.
     while len(state):
-        if out.n_segments + len(state) > settings.max_segments:
-            out.end(meta[:, _PATH], np.full(len(meta), _TRUNCATED), meta[:, _COUNT])
+        n = len(state)
+        if out.n_segments + n > settings.max_segments:
+            out.end(meta[:, _PATH], np.full(n, _TRUNCATED), meta[:, _COUNT])
             truncated = True
             break
         j, t, s = finder.nearest(state, meta[:, _LAST])
         rem = state[:, _REM]
-        hit = t < rem
-        travel = np.where(hit, t, rem)
-        ends = state[:, _X : _Y + 1] + travel[:, None] * state[:, _DX : _DY + 1]
+        travel = np.minimum(t, rem)
+        d = state[:, _DX : _DY + 1]
+        ends = state[:, _X : _Y + 1] + travel[:, None] * d
         out.segment(meta[:, _PATH], ends, state[:, _I])
 
-        if not hit.all():
-            miss = ~hit
-            why = np.where(j[miss] < 0, _ESCAPED, _LENGTH)
-            out.end(meta[miss, _PATH], why, meta[miss, _COUNT])
-            keep = np.flatnonzero(hit)
-            if not len(keep):
+        h = np.flatnonzero(t < rem)
+        if len(h) < n:
+            miss = np.flatnonzero(t >= rem)
+            why = np.where(j.take(miss) < 0, _ESCAPED, _LENGTH)
+            out.end(meta[:, _PATH].take(miss), why, meta[:, _COUNT].take(miss))
+            if not len(h):
                 break
-            state = state[keep]
-            meta = meta[keep]
-            j = j[keep]
-            s = s[keep]
-            travel = travel[keep]
-            ends = ends[keep]
+            state = state.take(h, axis=0)
+            meta = meta.take(h, axis=0)
+            j = j.take(h)
+            s = s.take(h)
+            travel = travel.take(h)
+            ends = ends.take(h, axis=0)
+            d = state[:, _DX : _DY + 1]
 
-        e = etab[j]
-        kind = kinds[j]
-        d = state[:, _DX : _DY + 1]
+        e = etab.take(j, axis=0)
+        kind = kinds.take(j)
         normal = e[:, 0:2]
         dn = d[:, 0] * normal[:, 0] + d[:, 1] * normal[:, 1]
         reflected = d - (2.0 * dn)[:, None] * normal
 
         through = d
         lens = kind == _LENS
-        if lens.any():
+        if np.count_nonzero(lens):
             tangent = e[:, 2:4]
             du = d[:, 0] * tangent[:, 0] + d[:, 1] * tangent[:, 1]
             height = (s - 0.5) * e[:, 4]
             # In the frame where the ray travels along +axis the thin-lens law is
             # tan(out) = tan(in) - h/f; the lens is symmetric, so it holds from
-            # either side with the axis flipped to the ray's side.
+            # either side with the axis flipped to the ray's side. Rows that are
+            # not lenses (efl = inf) are computed too and then discarded.
             side = np.where(dn >= 0.0, 1.0, -1.0)
             tan_out = du / np.abs(dn) - height / e[:, 5]
             norm = np.sqrt(1.0 + tan_out * tan_out)
             bent = (side[:, None] * normal + tan_out[:, None] * tangent) / norm[:, None]
             through = np.where(lens[:, None], bent, d)
 
-        intensity = state[:, _I]
-        i_through = e[:, 6] * intensity
-        i_reflected = e[:, 7] * intensity
-        keep_through = i_through >= threshold
-        keep_reflected = i_reflected >= threshold
+        # Columns: through, reflected.
+        split = e[:, 6:8] * state[:, _I : _I + 1]
+        bright = split >= threshold
+        keep_through = bright[:, 0]
         count = meta[:, _COUNT] + 1
-        alive = keep_through | keep_reflected
+        alive = keep_through | bright[:, 1]
         go = alive & (count < max_count)
-
-        if not go.all():
-            done = ~go
-            why = np.where(alive[done], _MAX, np.where(kind[done] == _BLOCK, _ABSORBED, _DIM))
-            out.end(meta[done, _PATH], why, count[done])
+        g = np.flatnonzero(go)
+        if len(g) < len(go):
+            done = np.flatnonzero(~go)
+            dead = np.where(kind.take(done) == _BLOCK, _ABSORBED, _DIM)
+            why = np.where(alive.take(done), _MAX, dead)
+            out.end(meta[:, _PATH].take(done), why, count.take(done))
 
         # A path carries on as its through ray when that is bright enough, else as
         # its reflected ray; only when both survive does the reflection start a
@@ -258,27 +262,26 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
         nxt = np.empty_like(state)
         nxt[:, _X : _Y + 1] = ends
         nxt[:, _DX : _DY + 1] = np.where(keep_through[:, None], through, reflected)
-        nxt[:, _I] = np.where(keep_through, i_through, i_reflected)
-        nxt[:, _REM] = state[:, _REM] - travel
-        nmeta = np.empty_like(meta)
+        nxt[:, _I] = np.where(keep_through, split[:, 0], split[:, 1])
+        np.subtract(state[:, _REM], travel, out=nxt[:, _REM])
+        nmeta = meta.copy()
         nmeta[:, _COUNT] = count
         nmeta[:, _LAST] = j
-        nmeta[:, _SRC : _PATH + 1] = meta[:, _SRC : _PATH + 1]
 
-        b = np.flatnonzero(go & keep_through & keep_reflected)
+        b = np.flatnonzero(go & bright.all(axis=1))
         if len(b):
-            bstate = nxt[b]
-            bstate[:, _DX : _DY + 1] = reflected[b]
-            bstate[:, _I] = i_reflected[b]
-            bmeta = nmeta[b]
-            bmeta[:, _PATH] = out.begin(ends[b], meta[b, _SRC], meta[b, _PATH])
-            g = np.flatnonzero(go)
-            state = np.concatenate((nxt[g], bstate))
-            meta = np.concatenate((nmeta[g], bmeta))
-        elif go.all():
+            bstate = nxt.take(b, axis=0)
+            bstate[:, _DX : _DY + 1] = reflected.take(b, axis=0)
+            bstate[:, _I] = split[:, 1].take(b)
+            bmeta = nmeta.take(b, axis=0)
+            bmeta[:, _PATH] = out.begin(
+                ends.take(b, axis=0), meta[:, _SRC].take(b), meta[:, _PATH].take(b)
+            )
+            state = np.concatenate((nxt.take(g, axis=0), bstate))
+            meta = np.concatenate((nmeta.take(g, axis=0), bmeta))
+        elif len(g) == len(go):
             state, meta = nxt, nmeta
         else:
-            g = np.flatnonzero(go)
-            state, meta = nxt[g], nmeta[g]
+            state, meta = nxt.take(g, axis=0), nmeta.take(g, axis=0)
 
     return out.result(prepared, truncated)
