@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -315,12 +315,15 @@ class StoreSource:
         for version in pending:
             yield self._snapshot(version)
 
-    def _chunk(self, start: int, stop: int) -> Sequence[OpMsg]:
+    def _chunk(self, start: int, stop: int) -> Iterator[OpMsg]:
         try:
-            return self.store.log(self.session, start, stop)
+            entries = self.store.log(self.session, start, stop)
         except ValueError:
-            # Some row of the chunk does not decode: fetch row by row to name it.
-            return list(self._rows(start, stop))
+            # Some row of the chunk does not decode: go row by row, so the rows
+            # before it still replay and the bad one is named.
+            yield from self._rows(start, stop)
+            return
+        yield from entries
 
     def _rows(self, start: int, stop: int) -> Iterable[OpMsg]:
         for version in range(start + 1, stop + 1):
