@@ -202,6 +202,7 @@ class ClientEngine:
         self._joined_once = False
         self._inflight_sent = False
         self._next_seq = 1
+        self._acked_seq = 0  # the newest seq acknowledged
         self._outbox: list[ClientMessage] = []
         self._events: list[Event] = []
 
@@ -354,10 +355,11 @@ class ClientEngine:
             raise InvalidState(f"welcome ops end at {self.version}, not {message.version}")
         self._joined_once = True
         self._events.append(Welcomed(message.session, message.version, message.users))
-        if self.inflight:
-            self._send_inflight()
-        else:
+        if self.inflight is None:
             self._flush()
+        elif not self._inflight_sent:
+            # Not when the welcome acked my old in-flight op: _ack already sent the next one.
+            self._send_inflight()
 
     def _remote(self, entry: OpMsg) -> None:
         if entry.version <= self.version:
@@ -391,11 +393,26 @@ class ClientEngine:
 
     def _ack(self, seq: int, version: int) -> None:
         if self.inflight is None or self.inflight.seq != seq:
+            if seq <= self._acked_seq:
+                # The server acks every resent duplicate, and my resend may
+                # cross the op or welcome that already acked it: nothing to do.
+                return
             raise InvalidState(f"ack of seq {seq} with nothing of that seq in flight")
+        if version <= self.version:
+            # My op is already in ``confirmed``: the snapshot I was welcomed
+            # with included it, so it must not apply twice.
+            self._acked_seq = seq
+            self.inflight = None
+            self._inflight_sent = False
+            self._events.append(Acked(seq, version))
+            self._rebuild("acked in snapshot")
+            self._flush()
+            return
         if version != self.version + 1:
             raise InvalidState(f"ack at version {version} after version {self.version}")
         apply(self.confirmed, self.inflight.op)
         self.version = version
+        self._acked_seq = seq
         self.inflight = None
         self._inflight_sent = False
         self._events.append(Acked(seq, version))
