@@ -154,7 +154,8 @@ class SharingController(QObject):
 
     def _on_error(self, code: str, message: str) -> None:
         log.warning("session error %s: %s", code, message)
-        if code in FATAL_JOIN_ERRORS:
+        # The first fatal error is the reason; the close that follows it is a consequence.
+        if code in FATAL_JOIN_ERRORS and self._last_error is None:
             self._last_error = _explain(code, message)
         self.notice.emit(f"Server: {message}")
 

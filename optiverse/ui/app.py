@@ -1,0 +1,92 @@
+"""Command line and start-up: ``optiverse [FILE] [--join INVITE --name NAME ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PyQt6.QtCore import QCoreApplication, QEvent
+from PyQt6.QtWidgets import QApplication
+
+from optiverse.ui.invite import InviteError, parse_invite
+from optiverse.ui.main_window import MainWindow
+from optiverse.ui.share_dialog import JoinRequest, server_url
+
+__all__ = ["build_parser", "create_window", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optiverse",
+        description="Optiverse: a collaborative optical-bench editor.",
+    )
+    parser.add_argument("file", nargs="?", type=Path, help="a scene file to open")
+    parser.add_argument(
+        "--join",
+        metavar="INVITE",
+        help="join a shared session at once, e.g. optiverse://192.168.1.20:8765/AbCd",
+    )
+    parser.add_argument("--name", help="your name, shown to the others (default: your login)")
+    parser.add_argument("--password", help="the session's password, if it has one")
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="server for sessions you create (default: host them in this app, on the LAN)",
+    )
+    parser.add_argument(
+        "--local-only",
+        action="store_true",
+        help="host sessions on 127.0.0.1 only, not on the LAN",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    return parser
+
+
+def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    try:
+        if args.join:
+            args.join = parse_invite(args.join)
+        if args.server:
+            args.server = server_url(args.server)
+    except InviteError as exc:
+        parser.error(str(exc))
+    if args.join and args.file:
+        parser.error("give a file or --join, not both: joining replaces the open scene")
+    return args
+
+
+def create_window(args: argparse.Namespace) -> MainWindow:
+    """The main window for parsed arguments: the file opened, or the session being joined."""
+    window = MainWindow(name=args.name, server=args.server, lan=not args.local_only)
+    window.show()
+    if args.file is not None:
+        window.open_path(args.file)
+    if args.join is not None:
+        invite = args.join
+        window.join(
+            JoinRequest(invite.server_url, invite.session, window.document.user.name, args.password)
+        )
+    return window
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Start the application; returns its exit status."""
+    parser = build_parser()
+    args = _checked(parser, parser.parse_args(argv))
+    logging.basicConfig(
+        level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Optiverse")
+    app.setOrganizationName("Optiverse")
+    window = create_window(args)
+    status = app.exec()
+    # Destroy the window while Python still holds everything it refers to,
+    # not at interpreter shutdown in an arbitrary order.
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    return status
