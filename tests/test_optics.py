@@ -15,6 +15,8 @@ from optiverse.optics import (
     Termination,
     TraceResult,
     TraceSettings,
+    hits,
+    prepare,
     trace,
     trace_reference,
 )
@@ -426,3 +428,34 @@ def test_traces_a_real_scene() -> None:
     assert all(p.points[2] == pytest.approx([50.0, 0.0]) for p in transmitted)
     assert all(p.termination is Termination.ABSORBED for p in reflected)
     assert all(p.points[-1][1] == pytest.approx(-60.0) for p in reflected)
+
+
+@pytest.mark.parametrize("dense_max_cells", [0, 1 << 30])
+def test_both_hit_search_strategies_match_reference(
+    monkeypatch: pytest.MonkeyPatch, dense_max_cells: int
+) -> None:
+    # Small batches are searched densely, large ones culled first; force each.
+    monkeypatch.setattr(hits, "DENSE_MAX_CELLS", dense_max_cells)
+    for seed in (3, 4):
+        scene = random_scene(seed, n_sources=4, n_rays=40, n_elements=60, size_mm=300.0)
+        assert_same(trace(scene), trace_reference(scene))
+
+
+def test_hit_search_skips_the_element_just_left_and_breaks_ties_low() -> None:
+    scene = bench(
+        a=Mirror(10.0, 0.0, 0.0, 20.0),
+        b=Mirror(10.0, 0.0, 180.0, 20.0),  # the same segment again, facing the other way
+        c=Block(30.0, 0.0, 0.0, 20.0),
+    )
+    elements = prepare(scene).elements
+    # x, y, dx, dy: two rays towards the mirrors, one starting on them.
+    rays = np.array([[0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [10.0, 1.0, 1.0, 0.0]])
+    for cells in (0, 1 << 30):
+        finder = hits.HitFinder(elements, 1e-6, dense_max_cells=cells)
+        j, t, s = finder.nearest(rays, None)
+        assert j.tolist() == [0, 0, 2]  # a tie goes to the lower index; t = 0 is no hit
+        assert t.tolist() == [10.0, 10.0, 20.0]
+        assert s[0] == pytest.approx(0.55)
+        j, t, _ = finder.nearest(rays, np.array([1, 0, 0]))
+        assert j.tolist() == [0, 1, 2]
+        assert t.tolist() == [10.0, 10.0, 20.0]

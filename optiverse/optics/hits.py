@@ -9,9 +9,10 @@ A hit needs t > epsilon and 0 <= s <= 1; parallel pairs (denom == 0) never hit.
 The reference tracer evaluates exactly these expressions one pair at a time.
 
 Evaluating them for every (ray, element) pair costs about twenty array passes
-over the (rays x elements) matrix, so the pairs are first culled with a
-three-pass test: a ray can only cross an element if its line passes within
-half the element's length of the element's centre. Only the survivors
+over the (rays x elements) matrix. For small batches that is cheapest anyway
+(numpy's per-call cost dominates), but for large ones the pairs are first
+culled with a few passes: a ray can only cross an element if its line passes
+within half the element's length of the element's centre. Only the survivors
 (typically a few percent) get the exact test, on gathered 1-D arrays.
 """
 
@@ -32,6 +33,10 @@ I64 = NDArray[np.int64]
 # stays small.
 _CHUNK_CELLS = 1 << 16
 
+# Batches up to this many (ray, element) pairs skip the cull: measured on
+# 100 x 50 (dense ~8% faster) and 2000 x 200 (culled ~2x faster).
+DENSE_MAX_CELLS = 1 << 13
+
 # The cull compares a rounded distance with the element's half-length; the
 # slack keeps every pair the exact test could accept (rounding is ~1e-16
 # relative, coordinates are bounded by 1e6 mm).
@@ -46,8 +51,11 @@ class HitFinder:
     on every call cost page faults that can outweigh the arithmetic.
     """
 
-    def __init__(self, elements: Elements, epsilon: float) -> None:
+    def __init__(
+        self, elements: Elements, epsilon: float, dense_max_cells: int | None = None
+    ) -> None:
         self.n_elem = len(elements)
+        self.dense_max_cells = DENSE_MAX_CELLS if dense_max_cells is None else dense_max_cells
         # Gathered per candidate pair in one call; columns ax, ay, ex, ey.
         self.segs = np.ascontiguousarray(np.column_stack((elements.start, elements.span)))
         centre = elements.start + 0.5 * elements.span
@@ -61,12 +69,14 @@ class HitFinder:
         self._tmp = np.empty(0)
         self._table = np.empty(0)
         self._cand = np.empty(0, dtype=bool)
+        self._rows = np.zeros(0, dtype=np.int64)
 
-    def nearest(self, rays: F64, last: I64) -> tuple[I64, F64, F64]:
+    def nearest(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
         """Per ray: (element index or -1, distance t or inf, position s along the element).
 
-        ``rays`` is (R, >= 4) with columns x, y, dx, dy. Element ``last[i]`` (the one
-        ray i just left, or -1) is skipped: a straight ray cannot meet a flat
+        ``rays`` is (R, >= 4) with columns x, y, dx, dy. ``last[i]`` is the element
+        ray i has just left (a valid index), or ``last`` is None when no ray has
+        left one. That element is skipped: a straight ray cannot meet a flat
         element twice in a row, and skipping it beats any epsilon at grazing
         incidence. Ties go to the lowest element index. ``s`` is meaningless
         where there is no hit.
@@ -78,7 +88,8 @@ class HitFinder:
         if n_rays <= step:
             return self._chunk(rays, last)
         parts = [
-            self._chunk(rays[lo : lo + step], last[lo : lo + step]) for lo in range(0, n_rays, step)
+            self._chunk(rays[lo : lo + step], None if last is None else last[lo : lo + step])
+            for lo in range(0, n_rays, step)
         ]
         return (
             np.concatenate([p[0] for p in parts]),
@@ -95,16 +106,48 @@ class HitFinder:
             self._cand = np.empty(cells, dtype=bool)
         return self._near[:cells], self._tmp[:cells], self._table[:cells], self._cand[:cells]
 
-    def _chunk(self, rays: F64, last: I64) -> tuple[I64, F64, F64]:
+    def _row_base(self, k: int) -> I64:
+        if len(self._rows) < k:
+            self._rows = np.arange(k, dtype=np.int64) * self.n_elem
+        return self._rows[:k]
+
+    def _chunk(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
+        if len(rays) * self.n_elem <= self.dense_max_cells:
+            return self._dense(rays, last)
+        return self._culled(rays, last)
+
+    def _dense(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
+        seg = self.segs
+        ax = seg[:, 0]
+        ay = seg[:, 1]
+        ex = seg[:, 2]
+        ey = seg[:, 3]
+        dx = rays[:, 2:3]
+        dy = rays[:, 3:4]
+        denom = dx * ey - dy * ex
+        rx = ax - rays[:, 0:1]
+        ry = ay - rays[:, 1:2]
+        t = (rx * ey - ry * ex) / denom
+        s = (rx * dy - ry * dx) / denom
+        ok = (t > self.epsilon) & (s >= 0.0) & (s <= 1.0)
+        row_base = self._row_base(len(rays))
+        if last is not None:
+            ok.ravel()[row_base + last] = False
+        t = np.where(ok, t, np.inf)
+        j = t.argmin(axis=1)
+        chosen = row_base + j
+        dist = t.take(chosen)
+        return np.where(dist < np.inf, j, -1), dist, s.take(chosen)
+
+    def _culled(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
         k = len(rays)
         m = self.n_elem
         near_flat, tmp_flat, table, cand_flat = self._buffers(k * m)
         near = near_flat.reshape(k, m)
         tmp = tmp_flat.reshape(k, m)
-        cand = cand_flat.reshape(k, m)
         dx = rays[:, 2:3]
         dy = rays[:, 3:4]
-        rows = np.arange(k)
+        row_base = self._row_base(k)
 
         # Cull: distance of each element's centre from each ray's line,
         # cross(D, C - P) = dx cy - dy cx - (dx py - dy px).
@@ -113,24 +156,25 @@ class HitFinder:
         near -= tmp
         near -= dx * rays[:, 1:2] - dy * rays[:, 0:1]
         np.abs(near, out=near)
-        np.less_equal(near, self.reach, out=cand)
-        left = last >= 0
-        cand[rows[left], last[left]] = False
+        np.less_equal(near, self.reach, out=cand_flat.reshape(k, m))
+        if last is not None:
+            cand_flat[row_base + last] = False
         flat = np.flatnonzero(cand_flat)
         ri, ej = np.divmod(flat, m)
 
-        # Exact test on the candidates, in the reference's expressions.
+        # Exact test on the candidates, in the reference's expressions:
+        # columns of ``prod`` pair up as the two terms of each cross product.
         r = rays.take(ri, axis=0)
         e = self.segs.take(ej, axis=0)
-        rdx = r[:, 2]
-        rdy = r[:, 3]
-        ex = e[:, 2]
-        ey = e[:, 3]
-        denom = rdx * ey - rdy * ex
-        rx = e[:, 0] - r[:, 0]
-        ry = e[:, 1] - r[:, 1]
-        t = (rx * ey - ry * ex) / denom
-        s = (rx * rdy - ry * rdx) / denom
+        rel = e[:, 0:2] - r[:, 0:2]
+        prod = rel * e[:, 3:1:-1]
+        tn = prod[:, 0] - prod[:, 1]
+        prod = rel * r[:, 3:1:-1]
+        sn = prod[:, 0] - prod[:, 1]
+        prod = r[:, 2:4] * e[:, 3:1:-1]
+        denom = prod[:, 0] - prod[:, 1]
+        t = tn / denom
+        s = sn / denom
         ok = (t > self.epsilon) & (s >= 0.0) & (s <= 1.0)
 
         # Scatter into a dense (rays, elements) table so argmin keeps the
@@ -138,7 +182,7 @@ class HitFinder:
         table.fill(np.inf)
         table.put(flat, np.where(ok, t, np.inf))
         j = table.reshape(k, m).argmin(axis=1)
-        chosen = rows * m + j
+        chosen = row_base + j
         dist = table.take(chosen)
         # ``flat`` is sorted, so a chosen pair's candidate slot is a binary search
         # away; rays with no hit land anywhere (their s is not used).

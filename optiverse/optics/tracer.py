@@ -30,11 +30,12 @@ __all__ = ["trace", "trace_prepared"]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-# Columns of the live-ray state arrays. Keeping the state in two 2-D arrays
-# means one fancy-index call per array, not one per quantity, when rays are
-# filtered: at a few hundred rays numpy's per-call cost is what dominates.
-_X, _Y, _DX, _DY, _I, _REM = range(6)
-_COUNT, _LAST, _SRC, _PATH = range(4)
+# Columns of the live-ray state. Everything about a ray sits in one float row
+# (the integer columns hold small integers, exact in float64), so filtering
+# the rays is one ``take`` per generation: at a few hundred rays numpy's
+# per-call cost, not arithmetic, is what a generation spends its time on.
+_X, _Y, _DX, _DY, _I, _REM, _COUNT, _LAST, _SRC, _PATH = range(10)
+_COLUMNS = 10
 
 # Plain ints: comparing an array with an IntEnum member goes through a slow
 # object path in numpy.
@@ -70,23 +71,24 @@ class _Recorder:
 
     Points are recorded in time order (a path's first point before its segment
     ends), so a stable sort by path index puts each path's points in order.
+    Path ids, sources and counts arrive as float columns of the ray state.
     """
 
     def __init__(self) -> None:
-        self.point_path: list[I64] = []
+        self.point_path: list[F64] = []
         self.point_xy: list[F64] = []
-        self.seg_path: list[I64] = []
+        self.seg_path: list[F64] = []
         self.seg_intensity: list[F64] = []
-        self.source: list[I64] = []
-        self.parent: list[I64] = []
-        self.end_path: list[I64] = []
+        self.source: list[F64] = []
+        self.parent: list[F64] = []
+        self.end_path: list[F64] = []
         self.end_reason: list[I64] = []
-        self.end_count: list[I64] = []
+        self.end_count: list[F64] = []
         self.n_paths = 0
         self.n_segments = 0
 
-    def begin(self, xy: F64, source: I64, parent: I64) -> I64:
-        ids = np.arange(self.n_paths, self.n_paths + len(source), dtype=np.int64)
+    def begin(self, xy: F64, source: F64, parent: F64) -> F64:
+        ids = np.arange(self.n_paths, self.n_paths + len(source), dtype=np.float64)
         self.n_paths += len(source)
         self.point_path.append(ids)
         self.point_xy.append(xy)
@@ -94,14 +96,14 @@ class _Recorder:
         self.parent.append(parent)
         return ids
 
-    def segment(self, path: I64, end_xy: F64, intensity: F64) -> None:
+    def segment(self, path: F64, end_xy: F64, intensity: F64) -> None:
         self.point_path.append(path)
         self.point_xy.append(end_xy)
         self.seg_path.append(path)
         self.seg_intensity.append(intensity)
         self.n_segments += len(path)
 
-    def end(self, path: I64, reason: I64, count: I64) -> None:
+    def end(self, path: F64, reason: I64, count: F64) -> None:
         self.end_path.append(path)
         self.end_reason.append(reason)
         self.end_count.append(count)
@@ -110,11 +112,11 @@ class _Recorder:
         n = self.n_paths
         if n == 0:
             return TraceResult((), 0, truncated)
-        point_path = np.concatenate(self.point_path)
+        point_path = np.concatenate(self.point_path).astype(np.int64)
         points = np.concatenate(self.point_xy)[np.argsort(point_path, kind="stable")]
         n_points = np.bincount(point_path, minlength=n)
         if self.seg_path:
-            seg_path = np.concatenate(self.seg_path)
+            seg_path = np.concatenate(self.seg_path).astype(np.int64)
             seg_int = np.concatenate(self.seg_intensity)[np.argsort(seg_path, kind="stable")]
         else:
             seg_int = np.zeros(0)
@@ -124,8 +126,8 @@ class _Recorder:
         s_end = p_end - np.arange(1, n + 1)
 
         reason = np.empty(n, dtype=np.int64)
-        count = np.empty(n, dtype=np.int64)
-        end_path = np.concatenate(self.end_path)
+        count = np.empty(n, dtype=np.int64)  # filled from float columns
+        end_path = np.concatenate(self.end_path).astype(np.int64)
         reason[end_path] = np.concatenate(self.end_reason)
         count[end_path] = np.concatenate(self.end_count)
 
@@ -133,7 +135,7 @@ class _Recorder:
         # Parents precede children and a dropped path has none, so renumbering
         # the kept ones keeps every parent index valid.
         keep = n_points >= 2
-        parent = np.concatenate(self.parent)
+        parent = np.concatenate(self.parent).astype(np.int64)
         if not keep.all():
             new_index = np.cumsum(keep) - 1
             parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)
@@ -151,7 +153,7 @@ class _Recorder:
                 par,
             )
             for src, par, why, cnt, npt, pe, se in zip(
-                np.concatenate(self.source).tolist(),
+                np.concatenate(self.source).astype(np.int64).tolist(),
                 parent.tolist(),
                 reason.tolist(),
                 count.tolist(),
@@ -178,50 +180,51 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
     out = _Recorder()
 
     n = len(launch)
-    state = np.empty((n, 6))
+    state = np.empty((n, _COLUMNS))
     state[:, _X : _Y + 1] = launch.origin
     state[:, _DX : _DY + 1] = launch.direction
     state[:, _I] = 1.0
     state[:, _REM] = launch.max_length
-    meta = np.empty((n, 4), dtype=np.int64)
-    meta[:, _COUNT] = 0
-    meta[:, _LAST] = -1
-    meta[:, _SRC] = launch.source
-    meta[:, _PATH] = out.begin(launch.origin.copy(), launch.source, np.full(n, -1, np.int64))
+    state[:, _COUNT] = 0.0
+    state[:, _LAST] = -1.0
+    state[:, _SRC] = launch.source
+    state[:, _PATH] = out.begin(launch.origin.copy(), state[:, _SRC].copy(), np.full(n, -1.0))
     truncated = False
+    first = True
 
     # ``take`` rather than fancy indexing throughout: it is several times faster
-    # for row gathers, and at a few hundred rays per-call cost is what counts.
+    # for row gathers.
     while len(state):
         n = len(state)
         if out.n_segments + n > settings.max_segments:
-            out.end(meta[:, _PATH], np.full(n, _TRUNCATED), meta[:, _COUNT])
+            out.end(state[:, _PATH], np.full(n, _TRUNCATED), state[:, _COUNT])
             truncated = True
             break
-        j, t, s = finder.nearest(state, meta[:, _LAST])
+        # Every ray but a freshly launched one has just left an element.
+        last = None if first else state[:, _LAST].astype(np.int64)
+        first = False
+        j, t, s = finder.nearest(state, last)
         rem = state[:, _REM]
         travel = np.minimum(t, rem)
-        d = state[:, _DX : _DY + 1]
-        ends = state[:, _X : _Y + 1] + travel[:, None] * d
-        out.segment(meta[:, _PATH], ends, state[:, _I])
+        ends = state[:, _X : _Y + 1] + travel[:, None] * state[:, _DX : _DY + 1]
+        out.segment(state[:, _PATH], ends, state[:, _I])
 
         h = np.flatnonzero(t < rem)
         if len(h) < n:
             miss = np.flatnonzero(t >= rem)
             why = np.where(j.take(miss) < 0, _ESCAPED, _LENGTH)
-            out.end(meta[:, _PATH].take(miss), why, meta[:, _COUNT].take(miss))
+            out.end(state[:, _PATH].take(miss), why, state[:, _COUNT].take(miss))
             if not len(h):
                 break
             state = state.take(h, axis=0)
-            meta = meta.take(h, axis=0)
             j = j.take(h)
             s = s.take(h)
             travel = travel.take(h)
             ends = ends.take(h, axis=0)
-            d = state[:, _DX : _DY + 1]
 
         e = etab.take(j, axis=0)
         kind = kinds.take(j)
+        d = state[:, _DX : _DY + 1]
         normal = e[:, 0:2]
         dn = d[:, 0] * normal[:, 0] + d[:, 1] * normal[:, 1]
         reflected = d - (2.0 * dn)[:, None] * normal
@@ -246,7 +249,7 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
         split = e[:, 6:8] * state[:, _I : _I + 1]
         bright = split >= threshold
         keep_through = bright[:, 0]
-        count = meta[:, _COUNT] + 1
+        count = state[:, _COUNT] + 1.0
         alive = keep_through | bright[:, 1]
         go = alive & (count < max_count)
         g = np.flatnonzero(go)
@@ -254,34 +257,31 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
             done = np.flatnonzero(~go)
             dead = np.where(kind.take(done) == _BLOCK, _ABSORBED, _DIM)
             why = np.where(alive.take(done), _MAX, dead)
-            out.end(meta[:, _PATH].take(done), why, count.take(done))
+            out.end(state[:, _PATH].take(done), why, count.take(done))
 
         # A path carries on as its through ray when that is bright enough, else as
         # its reflected ray; only when both survive does the reflection start a
         # new path (a branch).
-        nxt = np.empty_like(state)
+        nxt = state.copy()
         nxt[:, _X : _Y + 1] = ends
         nxt[:, _DX : _DY + 1] = np.where(keep_through[:, None], through, reflected)
         nxt[:, _I] = np.where(keep_through, split[:, 0], split[:, 1])
-        np.subtract(state[:, _REM], travel, out=nxt[:, _REM])
-        nmeta = meta.copy()
-        nmeta[:, _COUNT] = count
-        nmeta[:, _LAST] = j
+        nxt[:, _REM] -= travel
+        nxt[:, _COUNT] = count
+        nxt[:, _LAST] = j
 
-        b = np.flatnonzero(go & bright.all(axis=1))
+        b = np.flatnonzero(go & bright[:, 1] & keep_through)
         if len(b):
-            bstate = nxt.take(b, axis=0)
-            bstate[:, _DX : _DY + 1] = reflected.take(b, axis=0)
-            bstate[:, _I] = split[:, 1].take(b)
-            bmeta = nmeta.take(b, axis=0)
-            bmeta[:, _PATH] = out.begin(
-                ends.take(b, axis=0), meta[:, _SRC].take(b), meta[:, _PATH].take(b)
+            branch = nxt.take(b, axis=0)
+            branch[:, _DX : _DY + 1] = reflected.take(b, axis=0)
+            branch[:, _I] = split[:, 1].take(b)
+            branch[:, _PATH] = out.begin(
+                ends.take(b, axis=0), branch[:, _SRC].copy(), state[:, _PATH].take(b)
             )
-            state = np.concatenate((nxt.take(g, axis=0), bstate))
-            meta = np.concatenate((nmeta.take(g, axis=0), bmeta))
+            state = np.concatenate((nxt.take(g, axis=0), branch))
         elif len(g) == len(go):
-            state, meta = nxt, nmeta
+            state = nxt
         else:
-            state, meta = nxt.take(g, axis=0), nmeta.take(g, axis=0)
+            state = nxt.take(g, axis=0)
 
     return out.result(prepared, truncated)
