@@ -68,3 +68,41 @@ def tamper_line(path: Path, index: int, change: Callable[[Any], Any]) -> None:
     result = change(json.loads(lines[index]))
     lines[index] = result if isinstance(result, str) else json.dumps(result)
     path.write_text("\n".join(lines) + "\n")
+
+
+def record_ann(log: Log, path: Path) -> None:
+    """Ann's recording of the scripted session: her edits, Bob's ops, her acks, as the app does."""
+    from optiverse.collab.engine import ClientEngine
+    from optiverse.collab.messages import Ack, Welcome, decode_server, encode
+    from optiverse.collab.recording import Recorder
+
+    clock = iter(range(10**6))
+    recorder = Recorder(path, clock=lambda: T0 + next(clock) / 10)
+    engine = ClientEngine("ann", ANN)
+    recorder.start("ann", ANN, engine.scene)
+
+    def pump() -> None:
+        for msg in engine.messages_to_send():
+            recorder.sent(encode(msg))
+        engine.events_received()
+
+    def receive(msg: Welcome | Ack | OpMsg) -> None:
+        text = encode(msg)
+        recorder.received(text)
+        engine.receive(decode_server(text))
+        pump()
+
+    engine.connect("scripted")
+    recorder.connect("scripted", False, False)
+    pump()
+    receive(Welcome("scripted", 0, (ANN, BOB), snapshot=scene_to_data(Scene())))
+    for entry in log.entries:
+        if entry.user != ANN:
+            receive(entry)
+            continue
+        applied = engine.local(entry.op, entry.origin)
+        assert engine.inflight is not None
+        recorder.edit(entry.op, entry.origin, applied=applied, seq=engine.inflight.seq)
+        pump()
+        receive(Ack(engine.inflight.seq, entry.version))
+    recorder.close()
