@@ -424,12 +424,15 @@ class MainWindow(QMainWindow):
         clipboard = QApplication.clipboard()
         if clipboard is not None:
             clipboard.setText(invite)
-        note = (
-            "This computer hosts the session: others on your network can join while "
-            "Optiverse stays open here."
-            if self.sharing.hosting
-            else "Anyone who can reach the server can join with this invite."
-        )
+        if not self.sharing.hosting:
+            note = "Anyone who can reach the server can join with this invite."
+        elif self.sharing.lan:
+            note = (
+                "This computer hosts the session: others on your network can join "
+                "while Optiverse stays open here."
+            )
+        else:
+            note = "This computer hosts the session for programs on this computer only."
         if self.invite_dialog is not None:
             self.invite_dialog.close()
         self.invite_dialog = InviteDialog(invite, note + " (Copied to the clipboard.)", self)
@@ -507,6 +510,9 @@ class MainWindow(QMainWindow):
         self.act_create_session.setEnabled(not joined)
         self.act_join_session.setEnabled(not joined)
         self.act_leave_session.setEnabled(joined)
+        # Replacing the scene would replace everyone's; leave the session first.
+        self.act_new.setEnabled(not joined)
+        self.act_open.setEnabled(not joined)
         self.act_copy_invite.setEnabled(joined and doc.session_id is not None)
         if not joined:
             self.presence.clear()

@@ -38,6 +38,8 @@ class PeoplePanel(QWidget):
         self.people.setObjectName("people")
         self.notices = QListWidget()
         self.notices.setObjectName("notices")
+        self.notices.setWordWrap(True)
+        self.notices.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.hint = QLabel("Not in a shared session. Use Share ▸ Create session.")
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
@@ -67,7 +69,13 @@ class PeoplePanel(QWidget):
         self.notices.scrollToBottom()
 
     def names(self) -> list[str]:
-        return [self.people.item(i).text() for i in range(self.people.count())]  # type: ignore[union-attr]
+        """The names as listed (for tests and tools)."""
+        return _texts(self.people)
 
     def notice_texts(self) -> list[str]:
-        return [self.notices.item(i).text() for i in range(self.notices.count())]  # type: ignore[union-attr]
+        return _texts(self.notices)
+
+
+def _texts(widget: QListWidget) -> list[str]:
+    items = (widget.item(i) for i in range(widget.count()))
+    return [item.text() for item in items if item is not None]

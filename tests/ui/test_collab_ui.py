@@ -173,6 +173,7 @@ def test_presence_people_and_notices(pair: tuple[MainWindow, MainWindow], qtbot:
     assert ann.indicator.state == "connected"
     assert "2 people" in ann.indicator.text
     assert ann.document.session_id is not None and ann.document.session_id in ann.indicator.text
+    assert not ann.act_open.isEnabled() and not ann.act_new.isEnabled()
 
     cid = ann.insert_component("lens", {"x_mm": 0.0, "y_mm": 0.0})
     same_scene(qtbot, ann, bob)
@@ -197,6 +198,7 @@ def test_presence_people_and_notices(pair: tuple[MainWindow, MainWindow], qtbot:
     assert "1 person" in ann.indicator.text
     # Bob keeps the scene as a local document.
     assert bob.document.scene == ann.document.scene
+    assert bob.act_open.isEnabled() and bob.act_new.isEnabled()
 
 
 def test_embedded_server_password_and_join_from_the_command_line(

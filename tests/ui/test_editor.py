@@ -253,13 +253,27 @@ def test_property_panel_edits_are_checked_and_undoable(window: MainWindow) -> No
     }
 
 
-def test_history_panel_lists_my_steps(window: MainWindow) -> None:
+def test_history_panel_lists_my_steps_and_goes_back(window: MainWindow) -> None:
     window.act_insert["source"].trigger()
     window.act_insert["lens"].trigger()
     model = window.history.model()
     assert model is not None
     texts = [model.index(i, 0).data() for i in range(model.rowCount())]
     assert texts == ["<opened>", "Add source", "Add lens"]
+    rect = window.history.visualRect(model.index(0, 0))
+    QTest.mouseClick(window.history.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert len(window.document.scene) == 0
+    assert window.bench.items_by_id == {}
+
+
+def test_ctrl_rubber_band_adds_to_the_selection(window: MainWindow) -> None:
+    a = window.insert_component("lens", {"x_mm": -60.0, "y_mm": 0.0})
+    b = window.insert_component("mirror", {"x_mm": 60.0, "y_mm": 0.0})
+    assert window.selected_ids() == [b]
+    drag(window, window.scene_point(-90, 30), window.scene_point(-30, -30), modifiers=CTRL)
+    assert window.selected_ids() == [a, b]
+    drag(window, window.scene_point(-90, 30), window.scene_point(-30, -30))
+    assert window.selected_ids() == [a]
 
 
 def test_save_open_and_unsaved_prompt(make_window: WindowFactory, tmp_path: Path) -> None:
