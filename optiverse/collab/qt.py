@@ -28,10 +28,12 @@ to about 30 messages per second however fast the mouse moves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 
@@ -108,7 +110,7 @@ class QtSyncClient(QObject):
         self._link: Link | None = None
         self._loop = ConnectionLoop(
             url,
-            on_open=self._linkOpened.emit,
+            on_open=self._emit_opened,
             on_text=self._emit_text,
             on_close=self._emit_closed,
             delays=delays,
@@ -176,7 +178,10 @@ class QtSyncClient(QObject):
         self._held = None
         self._held_timer.stop()
         self._resend_timer.stop()
-        self._loop.stop()
+        if self._thread is not None and self._thread.is_alive():
+            # RuntimeError: its event loop closed meanwhile, so the run is over anyway.
+            with contextlib.suppress(RuntimeError):
+                self._loop.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -219,14 +224,22 @@ class QtSyncClient(QObject):
             asyncio.run(self._loop.run())
         except BaseException as exc:  # reported to the GUI thread, never lost
             error = exc
-        self._loopEnded.emit(error)
+        self._to_gui(self._loopEnded, error)
+
+    def _emit_opened(self, link: Link) -> None:
+        self._to_gui(self._linkOpened, link)
 
     def _emit_text(self, text: str) -> None:
-        link = self._loop.link
-        self._linkText.emit(link, text)
+        self._to_gui(self._linkText, self._loop.link, text)
 
     def _emit_closed(self, info: LinkClosed) -> None:
-        self._linkClosed.emit(info)
+        self._to_gui(self._linkClosed, info)
+
+    @staticmethod
+    def _to_gui(signal: Any, *args: object) -> None:
+        # RuntimeError: the QObject was deleted (after a stop() that timed out).
+        with contextlib.suppress(RuntimeError):
+            signal.emit(*args)
 
     # --- GUI thread slots -------------------------------------------------------
 
@@ -253,7 +266,15 @@ class QtSyncClient(QObject):
             log.warning("bad message from the server, reconnecting: %s", exc)
             link.abort()
             return
-        self.engine.receive(message)
+        try:
+            self.engine.receive(message)
+        except Exception as exc:
+            # An exception must not escape a slot (PyQt would abort the app).
+            # Reconnecting resynchronises from the server's log.
+            log.exception("the sync engine failed on %s; reconnecting", type(message).__name__)
+            self.errorOccurred.emit("internal", f"sync error, reconnecting: {exc}")
+            link.abort()
+            return
         self.flush()
 
     @pyqtSlot(object)

@@ -113,6 +113,7 @@ class SceneDocument(QObject):
         scene: Scene | None = None,
         *,
         sync_options: dict[str, Any] | None = None,
+        sync_factory: Callable[..., QtSyncClient] = QtSyncClient,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -121,7 +122,10 @@ class SceneDocument(QObject):
         self.engine = ClientEngine(new_client_id(), self.user, self._scene)
         self.sync: QtSyncClient | None = None
         self.undo_stack = QUndoStack(self)
+        # Extra QtSyncClient arguments (backoff delays, submit rate), and what
+        # builds it: tests substitute a client on a simulated network.
         self._sync_options = dict(sync_options or {})
+        self._sync_factory = sync_factory
         self._macro: _Macro | None = None
         self._id_counter = 0
         self._remote_dirty = False
@@ -379,7 +383,7 @@ class SceneDocument(QObject):
         if not create:
             self.undo_stack.clear()
             self.sceneReset.emit()
-        sync = QtSyncClient(
+        sync = self._sync_factory(
             self.engine,
             url,
             session=session,
@@ -405,7 +409,8 @@ class SceneDocument(QObject):
         sync.presenceReceived.connect(self.presenceReceived)
         sync.errorOccurred.connect(self.errorOccurred)
         sync.eventsReceived.connect(self._on_events)
-        self.connectionStateChanged.emit(sync.state)
+        if sync.state != "offline":
+            self.connectionStateChanged.emit(sync.state)
 
     def leave(self) -> None:
         """Leave the session; the scene stays as a local document, with my undo history."""
