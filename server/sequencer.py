@@ -16,6 +16,7 @@ from __future__ import annotations
 import time as _time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from itertools import islice
 
 import attrs
 
@@ -123,7 +124,7 @@ class Sequencer:
         if history is None:
             if self.needs_history(base):
                 raise ValueError(f"base {base} is older than the tail; pass history")
-            history = [e for e in self.tail if e.version > base]
+            history = self._tail_after(base)
         else:
             history = [e for e in history if e.version > base]
         if len(history) != self.version - base:
@@ -152,6 +153,14 @@ class Sequencer:
         self.client_seqs[client] = (seq, self.version)
         return Accepted(entry)
 
+    def _tail_after(self, version: int) -> list[OpMsg]:
+        # The tail holds consecutive versions ending at self.version, so the
+        # entries after `version` are its last (self.version - version): no scan.
+        count = self.version - version
+        if count <= 0:
+            return []
+        return list(islice(reversed(self.tail), count))[::-1]
+
     def trim_tail(self, keep: int = 0) -> None:
         """Drop all but the newest ``keep`` entries from memory (an idle session's tail)."""
         while len(self.tail) > keep:
@@ -161,4 +170,4 @@ class Sequencer:
         """The entries after ``version`` if they are all in memory, else None."""
         if version < self.tail_start or version > self.version:
             return None
-        return [e for e in self.tail if e.version > version]
+        return self._tail_after(version)
