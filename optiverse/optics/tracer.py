@@ -67,18 +67,18 @@ def trace_prepared(
 
 
 class _Recorder:
-    """Point and segment records, gathered per generation and assembled once at the end.
+    """Point records, gathered per generation and assembled once at the end.
 
-    Points are recorded in time order (a path's first point before its segment
-    ends), so a stable sort by path index puts each path's points in order.
-    Path ids, sources and counts arrive as float columns of the ray state.
+    Each record is a point of a path with the intensity of the segment ending
+    there (NaN for a path's first point). Records arrive in time order, so a
+    stable sort by path id puts every path's points in order. Path ids, sources
+    and counts arrive as float columns of the ray state.
     """
 
     def __init__(self) -> None:
-        self.point_path: list[F64] = []
-        self.point_xy: list[F64] = []
-        self.seg_path: list[F64] = []
-        self.seg_intensity: list[F64] = []
+        self.path: list[F64] = []
+        self.xy: list[F64] = []
+        self.intensity: list[F64] = []
         self.source: list[F64] = []
         self.parent: list[F64] = []
         self.end_path: list[F64] = []
@@ -88,19 +88,20 @@ class _Recorder:
         self.n_segments = 0
 
     def begin(self, xy: F64, source: F64, parent: F64) -> F64:
-        ids = np.arange(self.n_paths, self.n_paths + len(source), dtype=np.float64)
-        self.n_paths += len(source)
-        self.point_path.append(ids)
-        self.point_xy.append(xy)
+        n = len(source)
+        ids = np.arange(self.n_paths, self.n_paths + n, dtype=np.float64)
+        self.n_paths += n
+        self.path.append(ids)
+        self.xy.append(xy)
+        self.intensity.append(np.full(n, np.nan))
         self.source.append(source)
         self.parent.append(parent)
         return ids
 
     def segment(self, path: F64, end_xy: F64, intensity: F64) -> None:
-        self.point_path.append(path)
-        self.point_xy.append(end_xy)
-        self.seg_path.append(path)
-        self.seg_intensity.append(intensity)
+        self.path.append(path)
+        self.xy.append(end_xy)
+        self.intensity.append(intensity)
         self.n_segments += len(path)
 
     def end(self, path: F64, reason: I64, count: F64) -> None:
@@ -112,21 +113,19 @@ class _Recorder:
         n = self.n_paths
         if n == 0:
             return TraceResult((), 0, truncated)
-        point_path = np.concatenate(self.point_path).astype(np.int64)
-        points = np.concatenate(self.point_xy)[np.argsort(point_path, kind="stable")]
-        n_points = np.bincount(point_path, minlength=n)
-        if self.seg_path:
-            seg_path = np.concatenate(self.seg_path).astype(np.int64)
-            seg_int = np.concatenate(self.seg_intensity)[np.argsort(seg_path, kind="stable")]
-        else:
-            seg_int = np.zeros(0)
+        path = np.concatenate(self.path)
+        order = np.argsort(path, kind="stable")
+        points = np.concatenate(self.xy)[order]
+        # Entry i is the intensity of the segment ending at point i; a path's
+        # segment intensities are its entries after the first.
+        intensity = np.concatenate(self.intensity)[order]
         points.flags.writeable = False
-        seg_int.flags.writeable = False
-        p_end = np.cumsum(n_points)
-        s_end = p_end - np.arange(1, n + 1)
+        intensity.flags.writeable = False
+        n_points = np.bincount(path.astype(np.int64), minlength=n)
+        end = np.cumsum(n_points)
 
         reason = np.empty(n, dtype=np.int64)
-        count = np.empty(n, dtype=np.int64)  # filled from float columns
+        count = np.empty(n, dtype=np.int64)
         end_path = np.concatenate(self.end_path).astype(np.int64)
         reason[end_path] = np.concatenate(self.end_reason)
         count[end_path] = np.concatenate(self.end_count)
@@ -140,26 +139,26 @@ class _Recorder:
             new_index = np.cumsum(keep) - 1
             parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)
 
-        infos = prepared.launch.sources
+        infos = [(i.id, i.color, i.wavelength_nm) for i in prepared.launch.sources]
+        terms = _TERMINATIONS
         paths = [
             RayPath(
-                infos[src].id,
-                infos[src].color,
-                infos[src].wavelength_nm,
-                points[pe - npt : pe],
-                seg_int[se - npt + 1 : se],
-                _TERMINATIONS[why],
+                info[0],
+                info[1],
+                info[2],
+                points[stop - npt : stop],
+                intensity[stop - npt + 1 : stop],
+                terms[why],
                 cnt,
                 par,
             )
-            for src, par, why, cnt, npt, pe, se in zip(
-                np.concatenate(self.source).astype(np.int64).tolist(),
+            for info, par, why, cnt, npt, stop in zip(
+                [infos[i] for i in np.concatenate(self.source).astype(np.int64).tolist()],
                 parent.tolist(),
                 reason.tolist(),
                 count.tolist(),
                 n_points.tolist(),
-                p_end.tolist(),
-                s_end.tolist(),
+                end.tolist(),
                 strict=True,
             )
             if npt >= 2
@@ -170,11 +169,19 @@ class _Recorder:
 def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
     el = prepared.elements
     launch = prepared.launch
+    m = len(el)
     finder = HitFinder(el, settings.epsilon_mm)
     # One gather per generation fetches everything the update needs about the
-    # elements that were hit.
+    # element each ray met. Two pseudo-elements follow the real ones, for rays
+    # that met none (escaped) or ran out of length first: they pass nothing on,
+    # so those rays end through the same path as absorbed or dimmed ones.
     etab = np.column_stack((el.normal, el.tangent, el.length, el.efl, el.transmit, el.reflect))
-    kinds = el.kinds
+    etab = np.concatenate((etab, [[1.0, 0.0, 0.0, 1.0, 0.0, np.inf, 0.0, 0.0]] * 2))
+    # Why a ray that passes nothing on ends, by what it met.
+    dead_reason = np.concatenate(
+        (np.where(el.kinds == _BLOCK, _ABSORBED, _DIM), [_ESCAPED, _LENGTH])
+    )
+    is_lens = np.concatenate((el.kinds == _LENS, [False, False]))
     threshold = settings.min_intensity
     max_count = settings.max_interactions
     out = _Recorder()
@@ -205,35 +212,23 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
         first = False
         j, t, s = finder.nearest(state, last)
         rem = state[:, _REM]
+        hit = t < rem
         travel = np.minimum(t, rem)
         ends = state[:, _X : _Y + 1] + travel[:, None] * state[:, _DX : _DY + 1]
         out.segment(state[:, _PATH], ends, state[:, _I])
+        met = np.where(hit, j, np.where(j < 0, m, m + 1))
 
-        h = np.flatnonzero(t < rem)
-        if len(h) < n:
-            miss = np.flatnonzero(t >= rem)
-            why = np.where(j.take(miss) < 0, _ESCAPED, _LENGTH)
-            out.end(state[:, _PATH].take(miss), why, state[:, _COUNT].take(miss))
-            if not len(h):
-                break
-            state = state.take(h, axis=0)
-            j = j.take(h)
-            s = s.take(h)
-            travel = travel.take(h)
-            ends = ends.take(h, axis=0)
-
-        e = etab.take(j, axis=0)
-        kind = kinds.take(j)
+        e = etab.take(met, axis=0)
         d = state[:, _DX : _DY + 1]
         normal = e[:, 0:2]
-        dn = d[:, 0] * normal[:, 0] + d[:, 1] * normal[:, 1]
+        dn = (d * normal).sum(axis=1)
         reflected = d - (2.0 * dn)[:, None] * normal
 
         through = d
-        lens = kind == _LENS
-        if np.count_nonzero(lens):
+        lens = is_lens.take(met)
+        if lens.any():
             tangent = e[:, 2:4]
-            du = d[:, 0] * tangent[:, 0] + d[:, 1] * tangent[:, 1]
+            du = (d * tangent).sum(axis=1)
             height = (s - 0.5) * e[:, 4]
             # In the frame where the ray travels along +axis the thin-lens law is
             # tan(out) = tan(in) - h/f; the lens is symmetric, so it holds from
@@ -249,27 +244,31 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
         split = e[:, 6:8] * state[:, _I : _I + 1]
         bright = split >= threshold
         keep_through = bright[:, 0]
-        count = state[:, _COUNT] + 1.0
+        count = state[:, _COUNT] + hit
         alive = keep_through | bright[:, 1]
         go = alive & (count < max_count)
         g = np.flatnonzero(go)
-        if len(g) < len(go):
+        if len(g) < n:
             done = np.flatnonzero(~go)
-            dead = np.where(kind.take(done) == _BLOCK, _ABSORBED, _DIM)
-            why = np.where(alive.take(done), _MAX, dead)
+            why = np.where(alive.take(done), _MAX, dead_reason.take(met.take(done)))
             out.end(state[:, _PATH].take(done), why, count.take(done))
+            if not len(g):
+                break
 
         # A path carries on as its through ray when that is bright enough, else as
         # its reflected ray; only when both survive does the reflection start a
         # new path (a branch).
-        nxt = state.copy()
-        nxt[:, _X : _Y + 1] = ends
-        nxt[:, _DX : _DY + 1] = np.where(keep_through[:, None], through, reflected)
-        nxt[:, _I] = np.where(keep_through, split[:, 0], split[:, 1])
-        nxt[:, _REM] -= travel
-        nxt[:, _COUNT] = count
-        nxt[:, _LAST] = j
-
+        nxt = np.column_stack(
+            (
+                ends,
+                np.where(keep_through[:, None], through, reflected),
+                np.where(keep_through, split[:, 0], split[:, 1]),
+                rem - travel,
+                count,
+                met,
+                state[:, _SRC : _PATH + 1],
+            )
+        )
         b = np.flatnonzero(go & bright[:, 1] & keep_through)
         if len(b):
             branch = nxt.take(b, axis=0)
@@ -279,7 +278,7 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
                 ends.take(b, axis=0), branch[:, _SRC].copy(), state[:, _PATH].take(b)
             )
             state = np.concatenate((nxt.take(g, axis=0), branch))
-        elif len(g) == len(go):
+        elif len(g) == n:
             state = nxt
         else:
             state = nxt.take(g, axis=0)
