@@ -90,17 +90,6 @@ class EditGestures(QObject):
     def attach(self, scene: QGraphicsScene) -> None:
         self._scene = scene
 
-    @property
-    def busy(self) -> bool:
-        """A drag or rotation of mine is in progress."""
-        return self._drag is not None or self._rotate is not None
-
-    def dragged_ids(self) -> set[str]:
-        """The components my current gesture is moving or turning."""
-        if self._drag is not None:
-            return set(self._drag.ids)
-        return set(self._rotate.ids) if self._rotate is not None else set()
-
     # --- selection helpers ------------------------------------------------
 
     def _selected_items(self) -> list[ComponentItem]:

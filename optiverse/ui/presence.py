@@ -105,11 +105,6 @@ class PresenceOverlay(QObject):
         if selection is not None:
             self.bench.set_peer_selection(client, user_color(user), selection)
 
-    def on_peer_left(self, user: User) -> None:
-        for client, user_id in list(self._client_user.items()):
-            if user_id == user.id:
-                self._drop(client)
-
     def retain(self, user_ids: set[str]) -> None:
         """Forget everyone not in ``user_ids`` (those still in the session)."""
         for client, user_id in list(self._client_user.items()):

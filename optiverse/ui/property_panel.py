@@ -297,10 +297,6 @@ class PropertyPanel(QWidget):
         self.error.clear()
         self.error.setVisible(False)
 
-    @property
-    def error_text(self) -> str:
-        return self.error.text() if self.error.isVisible() or self.error.text() else ""
-
 
 def _tooltip(spec: PropSpec) -> str:
     doc = spec.doc[:1].upper() + spec.doc[1:] if spec.doc else ""

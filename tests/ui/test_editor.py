@@ -140,6 +140,12 @@ def test_wheel_zooms_and_middle_button_pans(window: MainWindow) -> None:
     drag(window, centre, centre + QPointF(80, 0), button=Qt.MouseButton.MiddleButton)
     after = view.mapToScene(centre.toPoint())
     assert before.x() - after.x() == pytest.approx(40.0, abs=1.0)
+    # Space + left drag pans too (and selects nothing).
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    drag(window, centre, centre + QPointF(0, 60))
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    again = view.mapToScene(centre.toPoint())
+    assert after.y() - again.y() == pytest.approx(30.0, abs=1.0)
     assert window.document.scene.components == {}
 
 
