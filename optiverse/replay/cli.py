@@ -12,7 +12,8 @@ Exit status:
   refused a log that fails ``check``;
 * 2 - an error, printed as one ``optiverse-replay: error: ...`` line: bad
   arguments, unknown session, unreadable or corrupt input (outside
-  ``check``), version out of range, a failing ``--check`` expression.
+  ``check``), version out of range, a failing ``--check`` expression;
+* 130 - interrupted (Ctrl-C).
 
 Replays long enough to take a moment show progress on standard error when it
 is a terminal.
@@ -497,6 +498,10 @@ def main(
         ctx.close()
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        ctx.close()
+        err.write(f"{PROG}: interrupted\n")
+        return 130
     except BrokenPipeError:
         # `optiverse-replay show ... | head`: the reader left; that is not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)
