@@ -192,7 +192,8 @@ def compose_sets(first: Op, second: Op) -> Op:
     """One op with the effect of ``first`` then ``second``, both made only of Sets.
 
     Per component and property it keeps the first ``old`` and the last new
-    value: what merging the steps of a drag into one undo entry needs.
+    value (dropping properties that end where they started): what merging the
+    steps of a drag into one undo entry needs.
     """
     props: dict[str, Props] = {}
     old: dict[str, Props] = {}
@@ -206,4 +207,10 @@ def compose_sets(first: Op, second: Op) -> Op:
             target = old.setdefault(item.id, {})
             for key, value in item.old.items():
                 target.setdefault(key, value)
-    return as_op(Set(cid, dict(p), dict(old[cid])) for cid, p in props.items())
+    sets: list[LeafOp] = []
+    for cid, new in props.items():
+        # A property dragged back to where it started is no change at all.
+        changed = {k: v for k, v in new.items() if k not in old[cid] or old[cid][k] != v}
+        if changed:
+            sets.append(Set(cid, changed, {k: v for k, v in old[cid].items() if k in changed}))
+    return as_op(sets)

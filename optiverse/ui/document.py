@@ -313,11 +313,22 @@ class SceneDocument(QObject):
 
     def create_undo_action(self, parent: QObject | None = None) -> QAction:
         """An Edit > Undo action (Ctrl+Z) bound to :meth:`undo`, with the stack's text."""
-        return self._action(parent, "Undo", self.undo, self.undo_stack.canUndo(), True)
+        action = self.undo_stack.createUndoAction(parent or self, "Undo")
+        assert action is not None
+        # Qt's action calls QUndoStack.undo(), which stops at an obsolete entry.
+        action.triggered.disconnect()
+        action.triggered.connect(self._undo_slot)
+        action.setShortcut("Ctrl+Z")
+        return action
 
     def create_redo_action(self, parent: QObject | None = None) -> QAction:
         """An Edit > Redo action (Ctrl+Shift+Z) bound to :meth:`redo`."""
-        return self._action(parent, "Redo", self.redo, self.undo_stack.canRedo(), False)
+        action = self.undo_stack.createRedoAction(parent or self, "Redo")
+        assert action is not None
+        action.triggered.disconnect()
+        action.triggered.connect(self._redo_slot)
+        action.setShortcut("Ctrl+Shift+Z")
+        return action
 
     def new_scene(self) -> None:
         """Start an empty local scene (SessionActive while shared)."""
@@ -538,24 +549,11 @@ class SceneDocument(QObject):
             # The entry was obsolete and QUndoStack dropped it: go on to the next.
         return False
 
-    def _action(
-        self,
-        parent: QObject | None,
-        label: str,
-        slot: Callable[[], bool],
-        enabled: bool,
-        is_undo: bool,
-    ) -> QAction:
-        action = QAction(label, parent or self)
-        action.setShortcut("Ctrl+Z" if is_undo else "Ctrl+Shift+Z")
-        action.setEnabled(enabled)
-        action.triggered.connect(lambda: slot())
-        stack = self.undo_stack
-        (stack.canUndoChanged if is_undo else stack.canRedoChanged).connect(action.setEnabled)
-        (stack.undoTextChanged if is_undo else stack.redoTextChanged).connect(
-            lambda text: action.setText(f"{label} {text}".strip())
-        )
-        return action
+    def _undo_slot(self) -> None:
+        self.undo()
+
+    def _redo_slot(self) -> None:
+        self.redo()
 
     def _on_events(self, events: list[Event]) -> None:
         for event in events:
