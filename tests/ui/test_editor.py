@@ -119,12 +119,16 @@ def test_ctrl_wheel_rotates_and_shift_snaps(window: MainWindow, qtbot: QtBot) ->
     assert window.document.scene.components[cid].angle_deg == pytest.approx(15.0)
     wheel(window, pos, -1, CTRL | SHIFT)
     assert window.document.scene.components[cid].angle_deg == pytest.approx(0.0)
+    wheel(window, pos, -1, CTRL)
     qtbot.wait(WHEEL_MERGE_MS + 100)
     # A run of notches is one undo step.
     assert window.undo_stack.count() == steps + 1
     wheel(window, pos, 2, CTRL)
     window.gestures.finish_wheel_rotation()
     assert window.undo_stack.count() == steps + 2
+    window.act_undo.trigger()
+    window.act_undo.trigger()
+    assert window.document.scene.components[cid].angle_deg == 0.0
 
 
 def test_wheel_zooms_and_middle_button_pans(window: MainWindow) -> None:
