@@ -131,6 +131,7 @@ class QtSyncClient(QObject):
         self._resend_timer.timeout.connect(self._resend)
         self._welcome_users: dict[str, User] = {}
         self._clients: dict[str, User] = {}
+        self._error_reported = False  # on this connection; the close needs no second message
         # Emitted from the worker thread; the slots belong to this GUI-thread
         # object, so the automatic connection queues them to the GUI thread.
         self._linkOpened.connect(self._on_opened)
@@ -169,10 +170,12 @@ class QtSyncClient(QObject):
         )
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
         """Close the connection, stop reconnecting and join the worker thread.
 
-        Unsent edits stay in the engine (they are not sent anywhere).
+        Unsent edits stay in the engine (they are not sent anywhere).  A
+        thread still busy after ``timeout`` (a connect attempt to an
+        unreachable host) is left to finish on its own; it emits nothing more.
         """
         self._stopped = True
         self._held = None
@@ -248,6 +251,7 @@ class QtSyncClient(QObject):
         if self._stopped:
             return
         self._link = link
+        self._error_reported = False
         session, create, password = self._join
         if self.engine.session is not None:
             session, create = self.engine.session, False
@@ -292,7 +296,7 @@ class QtSyncClient(QObject):
                 self._welcome_users.clear()
                 self.usersChanged.emit()
         if info.retry_in is None:
-            if info.opened and not should_reconnect(info.code):
+            if info.opened and not should_reconnect(info.code) and not self._error_reported:
                 self.errorOccurred.emit(
                     "closed", f"the server closed the connection: {info.code} {info.reason}"
                 )
@@ -351,6 +355,7 @@ class QtSyncClient(QObject):
             elif isinstance(event, Throttled):
                 self._resend_timer.start(max(1, round(next(self._throttle_delays) * 1000)))
             elif isinstance(event, ServerError | Refused):
+                self._error_reported = True
                 self.errorOccurred.emit(event.code, event.message)
         if users_changed:
             self.usersChanged.emit()

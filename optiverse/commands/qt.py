@@ -32,7 +32,7 @@ from PyQt6.QtGui import QUndoCommand
 
 from optiverse.collab.messages import Origin
 from optiverse.commands.edits import compose_sets
-from optiverse.commands.ops import Batch, Create, Noop, Op
+from optiverse.commands.ops import Batch, Create, Noop, Op, component_ids
 from optiverse.commands.undo import revert
 from optiverse.errors import OptiverseError
 from optiverse.scene.scene import Scene
@@ -121,7 +121,8 @@ class AddComponentsCommand(OpCommand):
 
     @property
     def ids(self) -> list[str]:
-        return [c.id for c in (self._op.ops if isinstance(self._op, Batch) else (self._op,))]  # type: ignore[union-attr]
+        """The ids of the components this command adds."""
+        return sorted(component_ids(self._op))
 
 
 class PasteCommand(AddComponentsCommand):

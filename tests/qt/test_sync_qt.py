@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import zlib
 
@@ -277,11 +278,26 @@ def test_a_wrong_password_is_reported_and_the_client_goes_offline(
     bob.errorOccurred.connect(lambda code, message: errors.append((code, message)))
     bob.share(shared_server.url, create=False, session=ann.session_id, password="wrong")
     qtbot.waitUntil(lambda: bob.connection_state == "offline", timeout=WAIT_MS)
-    assert "bad_password" in {code for code, _ in errors}, errors
+    assert [code for code, _ in errors] == ["bad_password"], errors
     assert bob.in_session  # still in the document's session until leave()
     bob.leave()
     bob.share(shared_server.url, create=False, session=ann.session_id, password="secret")
     qtbot.waitUntil(lambda: bob.connection_state == "connected", timeout=WAIT_MS)
+
+
+def test_leaving_from_an_error_slot(
+    qtbot: QtBot, shared_server: ServerProcess, make_doc: DocFactory
+) -> None:
+    ann, bob = make_doc("ann"), make_doc("bob")
+    ann.share(shared_server.url, create=True, password="secret")
+    qtbot.waitUntil(lambda: ann.connection_state == "connected", timeout=WAIT_MS)
+    bob.errorOccurred.connect(lambda code, message: bob.leave())
+    with qtbot.waitSignal(bob.sessionChanged, timeout=WAIT_MS) as left:
+        bob.share(shared_server.url, create=False, session=ann.session_id, password="wrong")
+    assert left.args == [None]
+    assert not bob.in_session and bob.connection_state == "offline"
+    bob.add_component("lens")  # a working local document
+    assert len(bob.scene) == 1
 
 
 def test_peers_and_presence(
@@ -317,3 +333,34 @@ def test_set_properties_rejects_invalid_values_and_pushes_nothing(
         raise AssertionError("PropertyError expected")
     assert ann.scene == before and ann.undo_stack.count() == 1 and not ann.engine.pending
     assert isinstance(Set(lens, {"efl_mm": 1.0}), Set)
+
+
+def test_a_session_the_restarted_server_lost_is_reported_and_ends_offline(
+    qtbot: QtBot, server_proc: ServerFactory, make_doc: DocFactory
+) -> None:
+    server = server_proc("memory://")
+    ann = make_doc("ann")
+    ann.share(server.url, create=True)
+    qtbot.waitUntil(lambda: ann.connection_state == "connected", timeout=WAIT_MS)
+    errors: list[str] = []
+    ann.errorOccurred.connect(lambda code, message: errors.append(code))
+    server.restart()
+    qtbot.waitUntil(lambda: ann.connection_state == "offline", timeout=WAIT_MS)
+    assert errors == ["unknown_session"]
+    ann.add_component("lens")  # the scene is still there to edit (and to save)
+
+
+def test_the_engine_is_only_driven_on_the_gui_thread(
+    qtbot: QtBot, shared_server: ServerProcess, make_doc: DocFactory
+) -> None:
+    ann, bob = make_doc("ann"), make_doc("bob")
+    threads: set[str] = set()
+    for doc in (ann, bob):
+        doc.componentsChanged.connect(lambda ids: threads.add(threading.current_thread().name))
+        doc.connectionStateChanged.connect(
+            lambda state: threads.add(threading.current_thread().name)
+        )
+    share_all(qtbot, shared_server.url, [ann, bob])
+    ann.add_component("lens")
+    wait_converged(qtbot, [ann, bob])
+    assert threads == {threading.main_thread().name}
