@@ -38,8 +38,9 @@ _CHUNK_CELLS = 1 << 16
 DENSE_MAX_CELLS = 1 << 13
 
 # The cull compares a rounded distance with the element's half-length; the
-# slack keeps every pair the exact test could accept (rounding is ~1e-16
-# relative, coordinates are bounded by 1e6 mm).
+# slack keeps every pair the exact test accepts (rounding is ~1e-16 relative,
+# coordinates are bounded by 1e6 mm). The one exception is a ray parallel to
+# an element to within ~1e-10 rad, whose computed s is rounding noise anyway.
 _CULL_SLACK_MM = 1e-6
 _CULL_SLACK_REL = 1e-9
 
@@ -85,12 +86,14 @@ class HitFinder:
         if n_rays == 0 or self.n_elem == 0:
             return np.full(n_rays, -1, dtype=np.int64), np.full(n_rays, np.inf), np.zeros(n_rays)
         step = self.step
-        if n_rays <= step:
-            return self._chunk(rays, last)
-        parts = [
-            self._chunk(rays[lo : lo + step], None if last is None else last[lo : lo + step])
-            for lo in range(0, n_rays, step)
-        ]
+        # Parallel pairs divide by zero; their inf/nan fail every test, as meant.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if n_rays <= step:
+                return self._chunk(rays, last)
+            parts = [
+                self._chunk(rays[lo : lo + step], None if last is None else last[lo : lo + step])
+                for lo in range(0, n_rays, step)
+            ]
         return (
             np.concatenate([p[0] for p in parts]),
             np.concatenate([p[1] for p in parts]),

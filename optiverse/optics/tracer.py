@@ -59,9 +59,9 @@ def trace_prepared(
     prepared: PreparedScene, settings: TraceSettings = DEFAULT_SETTINGS
 ) -> TraceResult:
     """Trace a scene already turned into arrays by :func:`optiverse.optics.prepare`."""
-    # Lens maths runs on every hit row and is then discarded for non-lenses,
-    # where efl = inf; parallel rays divide by zero in the hit finder. Both are
-    # expected, so silence them once here rather than per call.
+    # Lens maths runs on every row and is then discarded where there is no lens
+    # (efl = inf, and dn may be 0 for rays that met nothing): silence the
+    # resulting inf/nan warnings once here rather than per call.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _trace(prepared, settings)
 
