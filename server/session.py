@@ -49,7 +49,7 @@ from optiverse.scene import Scene
 from optiverse.scene.fileformat import scene_from_data, scene_to_data
 from server.config import ServerConfig
 from server.metrics import ServerMetrics
-from server.sequencer import Accepted, Duplicate, Sequencer
+from server.sequencer import Accepted, Duplicate, Rejected, Sequencer
 from server.store import SessionMeta, Snapshot, Store, StoreError
 
 __all__ = ["Member", "Session", "TokenBucket", "send_text", "send_texts"]
@@ -193,12 +193,9 @@ class Session:
                 apply(scene, entry.op)
         except Exception as exc:
             raise StoreError(f"session {session_id!r} does not replay: {exc}") from exc
-        tail = list(record.entries)
-        if len(tail) < config.tail_size and record.snapshot_version > 0:
-            # Entries before the snapshot keep resubmits and reconnects cheap.
-            start = max(0, record.version - config.tail_size)
-            tail = await store.log(session_id, start, record.snapshot_version) + tail
-        sequencer = cls._sequencer(scene, record.version, tail, dict(record.clients), config)
+        # The tail starts empty: a loaded session is usually idle, and entries are
+        # about 1 KB each.  Stale bases, `since` and old resubmits read the store.
+        sequencer = cls._sequencer(scene, record.version, [], dict(record.clients), config)
         session = cls(record.meta, sequencer, record.snapshot_version, store, config, metrics)
         log.info("session %s loaded at version %d", session_id, record.version)
         return session
@@ -354,6 +351,12 @@ class Session:
         result = self.sequencer.submit(
             member.client, msg.seq, msg.base, msg.op, member.user, msg.origin, history=history
         )
+        if (
+            isinstance(result, Rejected)
+            and result.code is ErrorCode.STALE_SEQ
+            and (logged := await self._logged_version(member.client, msg.seq)) is not None
+        ):
+            result = Duplicate(logged)
         if isinstance(result, Accepted):
             self.pending.append((result.entry, member, received))
             self._kick.set()
@@ -366,6 +369,18 @@ class Session:
         else:
             self.metrics.ops_rejected.inc(code=result.code.value)
             raise ProtocolError(result.code, result.message, msg.seq)
+
+    async def _logged_version(self, client: str, seq: int) -> int | None:
+        """The version of ``(client, seq)`` in the store, for a resubmit older than the tail."""
+        last = self.sequencer.client_seqs.get(client)
+        if last is None:
+            return None
+        # seqs and versions grow together: the entry is among the last `gap` before `last`.
+        start = max(0, last[1] - 1 - min((last[0] - seq) * 64, 5_000))
+        for entry in await self.store.log(self.id, start, min(last[1], self.durable_version)):
+            if entry.client == client and entry.seq == seq:
+                return entry.version
+        return None
 
     async def _write_loop(self) -> None:
         while True:

@@ -128,6 +128,35 @@ def test_sigterm_closes_1001_exits_0_and_restart_restores(server_proc: ServerFac
     assert hashes[0].startswith("scrypt$")
 
 
+def test_resubmits_after_a_restart_are_acked_with_their_versions(
+    server_proc: ServerFactory,
+) -> None:
+    srv = server_proc()
+
+    async def before() -> str:
+        a = await Client.join(srv.url, client_id="piper")
+        other = await Client.join(srv.url, a.session)
+        await other.commit(lens("X"), base=0)
+        seqs = [await a.submit(lens(f"L{i}"), base=0) for i in range(5)]
+        versions = [(await a.expect("ack", seq=s))["version"] for s in seqs]
+        assert versions == [2, 3, 4, 5, 6]
+        return a.session
+
+    session = run(before())
+    srv.kill()
+    srv.start()
+
+    async def after() -> None:
+        a = await Client.join(srv.url, session, client_id="piper")
+        for seq, version in ((2, 3), (5, 6), (1, 2)):
+            await a.submit(lens(f"L{seq - 1}"), seq=seq, base=0)
+            assert (await a.expect("ack", seq=seq))["version"] == version
+        assert await a.commit(lens("new"), seq=6) == 7
+        await a.close()
+
+    run(after())
+
+
 @pytest.mark.slow
 def test_kill_9_during_a_burst_keeps_every_acked_op(server_proc: ServerFactory) -> None:
     srv = server_proc(None, "--max-ops-per-second", "100000")
