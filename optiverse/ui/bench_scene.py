@@ -39,6 +39,7 @@ class BenchScene(QGraphicsScene):
         self.controller = controller
         self.items_by_id: dict[str, ComponentItem] = {}
         self._peer_selection: dict[str, tuple[QColor, frozenset[str]]] = {}
+        self._peer_colors: dict[str, list[QColor]] = {}
         # Room to pan far past the components, within the scene's coordinate range.
         self.setSceneRect(QRectF(-MAX_COORD_MM, -MAX_COORD_MM, 2 * MAX_COORD_MM, 2 * MAX_COORD_MM))
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
@@ -71,6 +72,7 @@ class BenchScene(QGraphicsScene):
                 continue
             if item is None:
                 item = ComponentItem(cid, comp, self.controller)
+                item.set_peer_colors(self._peer_colors.get(cid, []))
                 self.items_by_id[cid] = item
                 self.addItem(item)
                 restack = True
@@ -79,7 +81,6 @@ class BenchScene(QGraphicsScene):
                 item.set_component(comp)
         if restack:
             self._restack()
-        self._apply_peer_colors()
 
     def _restack(self) -> None:
         for rank, (cid, _) in enumerate(self.document.scene.in_draw_order()):
@@ -134,5 +135,9 @@ class BenchScene(QGraphicsScene):
             color, ids = self._peer_selection[client]
             for cid in ids:
                 colors.setdefault(cid, []).append(color)
-        for cid, item in self.items_by_id.items():
-            item.set_peer_colors(colors.get(cid, []))
+        # Only items whose outlines change are touched: a scene can be large.
+        for cid in set(colors) | set(self._peer_colors):
+            item = self.items_by_id.get(cid)
+            if item is not None:
+                item.set_peer_colors(colors.get(cid, []))
+        self._peer_colors = colors

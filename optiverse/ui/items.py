@@ -29,6 +29,8 @@ __all__ = ["ComponentItem", "ItemController", "LabelItem", "RotateHandle", "labe
 
 SELECTION_COLOR = QColor("#1e88e5")
 HANDLE_RADIUS_PX = 6.0
+# Below this size on screen a component is drawn as a plain stroke.
+TINY_PX = 4.0
 
 
 class ItemController(Protocol):
@@ -45,6 +47,27 @@ class ItemController(Protocol):
 def label_text(component_id: str, comp: Component) -> str:
     """What the canvas writes under a component: its name, else its kind and id."""
     return comp.name or f"{KIND_STYLE[comp.kind].title} {component_id}"
+
+
+class _KindPens:
+    def __init__(self, kind: str) -> None:
+        style = KIND_STYLE[kind]
+        self.outline = QPen(style.outline, 1.2)
+        self.outline.setCosmetic(True)
+        self.fill = QBrush(style.fill)
+        self.tiny = QPen(style.outline, 2.0)
+        self.tiny.setCosmetic(True)
+
+
+_PENS: dict[str, _KindPens] = {}
+
+
+def _kind_pens(kind: str) -> _KindPens:
+    # Built once per kind: a scene repaints every component on every frame.
+    pens = _PENS.get(kind)
+    if pens is None:
+        pens = _PENS[kind] = _KindPens(kind)
+    return pens
 
 
 def _px_per_unit(painter: QPainter) -> float:
@@ -138,15 +161,18 @@ class ComponentItem(QGraphicsItem):
     ) -> None:
         if painter is None:
             return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         px = _px_per_unit(painter)
-        style = KIND_STYLE[self.component.kind]
-        outline = QPen(style.outline, 1.2)
-        outline.setCosmetic(True)
-        painter.setPen(outline)
-        painter.setBrush(QBrush(style.fill))
-        painter.drawPath(self._body)
-        self._paint_details(painter)
+        pens = _kind_pens(self.component.kind)
+        if self._body.boundingRect().height() * px < TINY_PX:
+            # Too small to show a shape: a stroke along the optic is what reads.
+            painter.setPen(pens.tiny)
+            half = self._body.boundingRect().height() / 2
+            painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
+        else:
+            painter.setPen(pens.outline)
+            painter.setBrush(pens.fill)
+            painter.drawPath(self._body)
+            self._paint_details(painter)
         for i, color in enumerate(self.peer_colors):
             margin = (4.0 + 3.0 * i) / px
             pen = QPen(color, 2.0)
@@ -225,6 +251,9 @@ class LabelItem(QGraphicsItem):
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        # Labels are never rotated, so Qt can keep them as pixmaps (a rotated
+        # item cannot use the device cache, so components are painted directly).
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._font = QFont()
         self._font.setPointSizeF(8.5)
         self._text = ""
@@ -260,7 +289,6 @@ class LabelItem(QGraphicsItem):
     ) -> None:
         if painter is None or not self._text:
             return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(255, 255, 255, 230 if self._hover else 170))
         painter.drawRoundedRect(self._rect, 3.0, 3.0)

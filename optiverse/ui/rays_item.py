@@ -30,18 +30,31 @@ RunKey = tuple[str, int]
 def ray_runs(result: TraceResult) -> dict[RunKey, list[QPolygonF]]:
     """Polylines (in Qt scene coordinates) keyed by (colour, opacity level 1..ALPHA_LEVELS)."""
     runs: dict[RunKey, list[QPolygonF]] = defaultdict(list)
-    for path in result.paths:
-        points = path.points
-        if len(points) < 2:
-            continue
-        levels = np.clip(np.rint(path.intensities * ALPHA_LEVELS), 1, ALPHA_LEVELS).astype(int)
-        # Split the polyline where the opacity level changes; a run's segments share it.
-        cuts = np.flatnonzero(np.diff(levels)) + 1
+    paths = [p for p in result.paths if len(p.points) >= 2]
+    if not paths:
+        return {}
+    # One numpy call for every segment's level: per-path numpy calls cost more
+    # than the work when a trace has thousands of short paths.
+    levels_all: list[int] = (
+        np.clip(
+            np.rint(np.concatenate([p.intensities for p in paths]) * ALPHA_LEVELS), 1, ALPHA_LEVELS
+        )
+        .astype(np.int64)
+        .tolist()
+    )
+    offset = 0
+    for path in paths:
+        count = len(path.intensities)
+        levels = levels_all[offset : offset + count]
+        offset += count
+        xy = path.points.tolist()
         start = 0
-        for end in [*cuts.tolist(), len(levels)]:
-            polygon = QPolygonF([QPointF(x, -y) for x, y in points[start : end + 1].tolist()])
-            runs[(path.color, int(levels[start]))].append(polygon)
-            start = end
+        # Split the polyline where the opacity level changes; a run's segments share it.
+        for end in range(1, count + 1):
+            if end == count or levels[end] != levels[start]:
+                polygon = QPolygonF([QPointF(x, -y) for x, y in xy[start : end + 1]])
+                runs[(path.color, levels[start])].append(polygon)
+                start = end
     return dict(runs)
 
 
