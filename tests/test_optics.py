@@ -459,3 +459,34 @@ def test_hit_search_skips_the_element_just_left_and_breaks_ties_low() -> None:
         j, t, _ = finder.nearest(rays, np.array([1, 0, 0]))
         assert j.tolist() == [0, 1, 2]
         assert t.tolist() == [10.0, 10.0, 20.0]
+
+
+def test_branches_share_the_path_length_and_interaction_budget_of_their_source() -> None:
+    scene = bench(
+        s=Source(-50.0, 0.0, 0.0, n_rays=1, ray_length_mm=120.0),
+        bs=Beamsplitter(0.0, 0.0, 45.0, 25.4, 0.5),
+    )
+    main, branch = trace(scene).paths
+    assert main.termination is branch.termination is Termination.ESCAPED
+    # 50 mm to the splitter, then 70 mm left for each of its children.
+    assert main.points[-1] == pytest.approx([70.0, 0.0])
+    assert branch.points[-1] == pytest.approx([0.0, -70.0])
+    assert main.interactions == branch.interactions == 1
+
+
+def test_unknown_kinds_are_ignored_and_bad_settings_rejected() -> None:
+    class Label:
+        kind = "label"
+
+    scene = bench(note=Label(), s=Source(0.0, 0.0, 0.0, n_rays=1, ray_length_mm=10.0))
+    assert only_path(trace(scene)).points.tolist() == [[0.0, 0.0], [10.0, 0.0]]
+    for bad in (
+        {"max_interactions": 0},
+        {"min_intensity": 0.0},
+        {"epsilon_mm": 0.0},
+        {"max_segments": -1},
+    ):
+        with pytest.raises(ValueError):
+            TraceSettings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="efl_mm"):
+        trace(bench(lens=Lens(efl_mm=0.0)))
