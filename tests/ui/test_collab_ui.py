@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 from optiverse.ui.app import build_parser, create_window
 from optiverse.ui.main_window import MainWindow
 from optiverse.ui.share_dialog import CreateSessionDialog, JoinSessionDialog
+from optiverse.ui.status import STATE_COLORS
 from tests.ui.conftest import ServerProcess, WindowFactory, drag, mouse
 
 WAIT_MS = 10_000
@@ -191,8 +192,22 @@ def test_presence_people_and_notices(pair: tuple[MainWindow, MainWindow], qtbot:
     ann.bench.select_ids([])
     qtbot.waitUntil(lambda: bob.bench.items_by_id[cid].peer_colors == [], timeout=WAIT_MS)
 
+    # A dropped connection shows amber while it reconnects, then green again.
+    colors: list[str] = []
+    ann.document.connectionStateChanged.connect(
+        lambda _state: colors.append(ann.indicator.color.name())
+    )
+    assert ann.document.sync is not None
+    ann.document.sync.drop_connection()
+    qtbot.waitUntil(
+        lambda: colors[-1:] == [STATE_COLORS["connected"].name()] and len(colors) >= 2,
+        timeout=WAIT_MS,
+    )
+    assert colors[0] == STATE_COLORS["reconnecting"].name()
+
     bob.act_leave_session.trigger()
     assert bob.indicator.state == "offline"
+    assert bob.indicator.color == STATE_COLORS["offline"]
     qtbot.waitUntil(lambda: ann.people.names() == ["Ann (you)"], timeout=WAIT_MS)
     assert any("Bob left" in n for n in ann.people.notice_texts())
     assert "1 person" in ann.indicator.text
