@@ -258,16 +258,17 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
         # A path carries on as its through ray when that is bright enough, else as
         # its reflected ray; only when both survive does the reflection start a
         # new path (a branch).
-        nxt = np.column_stack(
+        nxt = np.concatenate(
             (
                 ends,
                 np.where(keep_through[:, None], through, reflected),
-                np.where(keep_through, split[:, 0], split[:, 1]),
-                rem - travel,
-                count,
-                met,
+                np.where(keep_through, split[:, 0], split[:, 1])[:, None],
+                (rem - travel)[:, None],
+                count[:, None],
+                met[:, None],
                 state[:, _SRC : _PATH + 1],
-            )
+            ),
+            axis=1,
         )
         b = np.flatnonzero(go & bright[:, 1] & keep_through)
         if len(b):
