@@ -2,8 +2,10 @@
 
 One ray and one element at a time, in Python floats. It follows the same rules
 and the same float expressions as :mod:`optiverse.optics.tracer`, and advances
-rays generation by generation in the same order, so on any scene (the segment
-cap included) both give the same paths. It is far too slow for the UI.
+rays generation by generation in the same order, so both give the same paths,
+to the bit, segment cap included (the one exception: a ray parallel to an
+element to within ~1e-10 rad, which the vectorized cull may drop while this
+loop takes the rounding noise for a hit). It is far too slow for the UI.
 """
 
 from __future__ import annotations
