@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from optiverse.commands import Batch, Create, Delete, Noop, Op, Set, apply
 from optiverse.scene import KINDS, PropSpec, Scene, make_component, prop_specs
-from optiverse.scene.zorder import DIGITS
+from optiverse.scene.zorder import DIGITS, is_valid_key
 
 IDS = [f"c{i}" for i in range(8)]
 
@@ -31,8 +31,17 @@ def value_for(spec: PropSpec) -> st.SearchStrategy[Any]:
     if spec.type == "color":
         return st.sampled_from(["#DC143C", "#00FF00", "#0000ff", "#123456"])
     if spec.type == "zkey":
-        return st.text(DIGITS, min_size=1, max_size=4).filter(lambda k: not k.endswith("0"))
+        return z_keys()
     return st.text(max_size=12)
+
+
+def z_keys() -> st.SearchStrategy[str]:
+    """Valid z keys: an integer part ('a0'..'az', 'b00'..) and a short fraction."""
+    integers = st.builds(lambda d: "a" + d, st.sampled_from(DIGITS)) | st.builds(
+        lambda d: "b" + d, st.text(DIGITS, min_size=2, max_size=2)
+    )
+    fractions = st.text(DIGITS, max_size=3).map(lambda f: f.rstrip("0"))
+    return st.builds(str.__add__, integers, fractions).filter(is_valid_key)
 
 
 @st.composite

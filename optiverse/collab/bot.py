@@ -60,9 +60,9 @@ def random_value(spec: PropSpec, rng: random.Random) -> PropValue:
     if spec.type == "color":
         return f"#{rng.randrange(1 << 24):06X}"
     if spec.type == "zkey":
-        return "".join(rng.choice(DIGITS) for _ in range(rng.randint(0, 2))) + rng.choice(
-            DIGITS[1:]
-        )
+        # An integer part "a?" and a short fraction that does not end in "0".
+        fraction = "".join(rng.choice(DIGITS) for _ in range(rng.randint(0, 2)))
+        return "a" + rng.choice(DIGITS) + fraction.rstrip(DIGITS[0])
     return f"part {rng.randrange(1000)}"
 
 
@@ -72,7 +72,6 @@ def _create(scene: Scene, rng: random.Random, new_id: Callable[[], str]) -> Crea
         "x_mm": round(rng.uniform(-_SPAN, _SPAN), 3),
         "y_mm": round(rng.uniform(-_SPAN, _SPAN), 3),
         "angle_deg": round(rng.uniform(-180, 180), 3),
-        # Random short keys: appending with key_after would grow keys past their limit.
         "z": random_value(prop_specs(kind)["z"], rng),
     }
     return Create(new_id(), kind, props)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import attrs
 
 from optiverse.errors import InvalidOperation, PropertyError
-from optiverse.scene.zorder import is_valid_key
+from optiverse.scene.zorder import FIRST_KEY, is_valid_key
 
 __all__ = [
     "KINDS",
@@ -46,6 +46,7 @@ MAX_NAME_LENGTH = 200
 MAX_ID_LENGTH = 128
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_INVALID = object()
 
 
 @attrs.frozen
@@ -77,37 +78,40 @@ class PropSpec:
             "str": f"a string of at most {MAX_NAME_LENGTH} characters",
             "bool": "true or false",
             "color": "a colour '#RRGGBB'",
-            "zkey": "a z-order key of base-62 digits not ending in '0'",
+            "zkey": "a fractional z-order key such as 'a0' (see optiverse.scene.zorder)",
         }[self.type]
 
     def check(self, name: str, value: object) -> PropValue:
         """``value`` normalised (ints become floats for float properties), or PropertyError."""
-        bad = PropertyError(name, f"{value!r} is not allowed; expected {self.describe()}")
+        normalised = self._normalise(value)
+        if normalised is _INVALID:
+            raise PropertyError(name, f"{value!r} is not allowed; expected {self.describe()}")
+        return cast(PropValue, normalised)
+
+    def _normalise(self, value: object) -> object:
+        # Returns _INVALID rather than raising: this runs for every property of
+        # every applied op, and building the error message is the costly part.
         if self.type == "float":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise bad
+                return _INVALID
             number = float(value)
             if not math.isfinite(number) or not self._in_range(number):
-                raise bad
+                return _INVALID
             return number
         if self.type == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise bad
-            if not self._in_range(value):
-                raise bad
+            if isinstance(value, bool) or not isinstance(value, int) or not self._in_range(value):
+                return _INVALID
             return value
         if self.type == "bool":
-            if not isinstance(value, bool):
-                raise bad
-            return value
+            return value if isinstance(value, bool) else _INVALID
         if not isinstance(value, str):
-            raise bad
-        if self.type == "str" and len(value) > MAX_NAME_LENGTH:
-            raise bad
-        if self.type == "color" and not _COLOR_RE.match(value):
-            raise bad
-        if self.type == "zkey" and not is_valid_key(value):
-            raise bad
+            return _INVALID
+        if (
+            (self.type == "str" and len(value) > MAX_NAME_LENGTH)
+            or (self.type == "color" and not _COLOR_RE.match(value))
+            or (self.type == "zkey" and not is_valid_key(value))
+        ):
+            return _INVALID
         return value
 
     def _in_range(self, number: float) -> bool:
@@ -161,7 +165,7 @@ class _Common:
     angle_deg: float = _angle(0.0)
     name: str = _prop("", PropSpec("str", doc="label shown on the canvas"))
     locked: bool = _prop(False, PropSpec("bool", doc="locked components cannot be moved"))
-    z: str = _prop("V", PropSpec("zkey", doc="fractional z-order key; draw order is (z, id)"))
+    z: str = _prop(FIRST_KEY, PropSpec("zkey", doc="fractional z-order key; draw order is (z, id)"))
 
 
 @attrs.frozen
