@@ -139,7 +139,8 @@ def prepare(scene: SceneLike) -> PreparedScene:
     ray_source: list[int] = []
     ray_length: list[float] = []
 
-    for cid, comp in sorted(scene.components.items(), key=lambda item: item[0]):
+    # Ids are unique, so sorting the pairs never compares two components.
+    for cid, comp in sorted(scene.components.items()):
         kind_name = getattr(comp, "kind", None)
         if kind_name == "source":
             length = _num(comp, "ray_length_mm", 1000.0)
