@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,15 @@ class Server:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # the server dumps its stacks
+            time.sleep(1)
+            self.proc.kill()
+            self.log.close()
+            tail = Path(self.log.name).read_text(errors="replace").splitlines()[-80:]
+            print("  !! server ignored SIGTERM for 30 s; its stacks:\n" + "\n".join(tail))
         self.log.close()
 
 

@@ -4,13 +4,15 @@ Once it listens, the server prints exactly one line to standard output,
 ``optiverse-server listening on ws://HOST:PORT``, so a parent process (the
 test fixtures, the benchmark) can learn the port it got with ``--port 0``.
 Logs go to standard error.  SIGINT and SIGTERM shut down gracefully
-(docs/server.md, "Shutdown") and the exit status is 0.
+(docs/server.md, "Shutdown") and the exit status is 0; SIGUSR1 dumps the
+stacks of all threads to standard error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import logging
 import signal
@@ -209,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optiverse-server: error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.log_format)
+    # `kill -USR1 <pid>` dumps every thread's stack to stderr: for a server that hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         asyncio.run(run(config))
     except StoreError as exc:
