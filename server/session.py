@@ -245,12 +245,6 @@ class Session:
         entries still being committed; their ``op`` broadcasts reach the new
         member too, and it ignores versions it already has.
         """
-        if len(self.members) >= self.config.limits.clients_per_session:
-            raise ProtocolError(
-                ErrorCode.SESSION_FULL,
-                f"the session has reached its limit of "
-                f"{self.config.limits.clients_per_session} clients",
-            )
         ops: list[OpMsg] | None = None
         if since is not None and since <= self.sequencer.version:
             ops = await self.entries_after(since)
@@ -258,6 +252,12 @@ class Session:
         # op, and entries_after returned everything up to the head.
         if self.broken:
             raise ProtocolError(ErrorCode.INTERNAL, "the session failed; reconnect")
+        if len(self.members) >= self.config.limits.clients_per_session:
+            raise ProtocolError(
+                ErrorCode.SESSION_FULL,
+                f"the session has reached its limit of "
+                f"{self.config.limits.clients_per_session} clients",
+            )
         version = self.sequencer.version
         self.members[member.ws] = member
         users: dict[str, User] = {}
