@@ -113,8 +113,12 @@ def _percentile(values: list[float], q: float) -> float:
 async def throughput(url: str, clients: int, seconds: float, window: int) -> dict[str, Any]:
     first = await Peer.join(url, "t0")
     peers = [first] + [await Peer.join(url, f"t{i}", first.session) for i in range(1, clients)]
+    # Op k of a client moves its component k % window: pipelined ops of one
+    # client touch different components, as a multi-selection drag would, so
+    # the server's transforms are the cheap different-id kind.
     for p in peers:
-        await p.commit(_create(p.name))
+        for k in range(window):
+            await p.commit(_create(f"{p.name}-{k}"))
     acked = 0
     delivered = 0
     errors = 0
@@ -153,7 +157,7 @@ async def throughput(url: str, clients: int, seconds: float, window: int) -> dic
             await free.acquire()
             x += 1.0
             inflight += 1
-            await p.submit(_set(p.name, x % 1000, x % 7))
+            await p.submit(_set(f"{p.name}-{int(x) % window}", x % 1000, x % 7))
         done.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(task, 10)
