@@ -139,8 +139,9 @@ def _batch(scene: Scene, rng: random.Random, new_id: Callable[[], str]) -> Batch
 class EditGenerator:
     """Random edits as a user makes them; call it with the client's current scene.
 
-    Keeps the scene near ``target_size`` components, and drags: a drag is a
-    run of 5-30 small moves of one component, as a mouse drag sends them.
+    Keeps the scene near ``target_size`` components.  About three quarters
+    of the edits are drag moves: runs of 3-15 small moves of one component,
+    as a mouse drag sends them.
     """
 
     rng: random.Random
@@ -163,12 +164,12 @@ class EditGenerator:
         self._drag = None
         if size == 0 or (size < self.target_size // 2 and rng.random() < 0.5):
             return _create(scene, rng, self.new_id)
-        if size > 2 * self.target_size and rng.random() < 0.5:
+        if size > self.target_size and rng.random() < 0.25:
             return Delete(rng.choice(sorted(scene.components)))
-        roll = rng.random()
-        if roll < 0.6:
+        if rng.random() < 0.15:
+            # With runs of 3-15 moves this makes about 3/4 of all edits drag moves.
             self._drag = rng.choice(sorted(scene.components))
-            self._drag_left = rng.randint(4, 29)
+            self._drag_left = rng.randint(2, 14)
             return _move(scene, self._drag, rng, 3.0)
         return random_edit(scene, rng, self.new_id)
 
