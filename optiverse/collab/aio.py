@@ -25,6 +25,7 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 from websockets.asyncio.client import ClientConnection, connect
@@ -179,7 +180,7 @@ class ConnectionLoop:
         self._on_text = on_text
         self._on_close = on_close
         self._delays = delays
-        self._connect_options = {
+        self._connect_options: dict[str, Any] = {
             "compression": compression,
             "open_timeout": open_timeout,
             "ping_interval": ping_interval,
@@ -242,7 +243,7 @@ class ConnectionLoop:
     async def _connect(self) -> ClientConnection | None:
         """A new connection, or None if stop() came first (a dead host can take open_timeout)."""
         assert self._stopping is not None
-        attempt = asyncio.ensure_future(connect(self.url, **self._connect_options))  # type: ignore[arg-type]
+        attempt = asyncio.ensure_future(connect(self.url, **self._connect_options))
         stopped = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({attempt, stopped}, return_when=asyncio.FIRST_COMPLETED)
