@@ -155,6 +155,7 @@ class Session:
         self.snapshot_version = snapshot_version
         # (entry, sender or None, monotonic time the submit arrived)
         self.pending: list[tuple[OpMsg, Member | None, float]] = []
+        self._committing: list[OpMsg] = []  # the batch whose commit is in progress
         # duplicates of entries not yet committed: (version, member, seq)
         self.waiting_acks: list[tuple[int, Member, int]] = []
         self.joining = 0  # hellos between lookup and join; the session must stay loaded
@@ -328,18 +329,31 @@ class Session:
     # --- operations ------------------------------------------------------------
 
     async def entries_after(self, base: int) -> list[OpMsg]:
-        """Every entry after ``base`` up to the current head, from memory and the store."""
+        """Every entry after ``base`` up to the current head, from memory and the store.
+
+        The store has what is committed; entries not yet committed are in
+        ``pending`` or the batch being committed, whatever the tail kept.  If
+        the tail moved on while reading, read again.
+        """
+        found = self.sequencer.ops_since(base)
+        if found is not None:
+            return found
         for _attempt in range(3):
-            found = self.sequencer.ops_since(base)
-            if found is not None:
-                return found
-            stored = await self.store.ops_since(self.id, base)
-            by_version = {e.version: e for e in stored}
-            by_version.update((e.version, e) for e in self.sequencer.tail if e.version > base)
+            known = self._in_memory(base)
+            stop = min(self.durable_version, self.sequencer.tail_start)
+            if stop > base:
+                known.update((e.version, e) for e in await self.store.log(self.id, base, stop))
+            known.update(self._in_memory(base))
             head = self.sequencer.version
-            if all(v in by_version for v in range(base + 1, head + 1)):
-                return [by_version[v] for v in range(base + 1, head + 1)]
+            if all(v in known for v in range(base + 1, head + 1)):
+                return [known[v] for v in range(base + 1, head + 1)]
         raise StoreError(f"entries after {base} of session {self.id} are missing")
+
+    def _in_memory(self, base: int) -> dict[int, OpMsg]:
+        known = {e.version: e for e in self.sequencer.tail if e.version > base}
+        known.update((e.version, e) for e in self._committing if e.version > base)
+        known.update((e.version, e) for e, _m, _r in self.pending if e.version > base)
+        return known
 
     async def submit(self, member: Member, msg: Submit, received: float) -> None:
         """Sequence ``msg``; the ack and broadcast follow its commit (or an error now)."""
@@ -407,7 +421,12 @@ class Session:
         if head - self.snapshot_version >= self.config.snapshot_every:
             snapshot = Snapshot(head, scene_to_data(self.sequencer.scene))
         started = time.monotonic()
-        if not await self.store.append(self.id, entries, self.durable_version, snapshot):
+        self._committing = entries
+        try:
+            appended = await self.store.append(self.id, entries, self.durable_version, snapshot)
+        finally:
+            self._committing = []
+        if not appended:
             raise StoreError(
                 f"append at version {self.durable_version} lost: another writer got there first"
             )

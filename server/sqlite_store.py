@@ -6,14 +6,15 @@ Two classes share one schema (docs/server.md documents it):
   and meanings as the async contract; each call is its own transaction.  The
   replay CLI and other tools use it directly, also while a server runs on
   the same file (WAL lets readers in beside the writer).
-* :class:`SqliteStore` - the async adapter the server uses.  Every call is a
-  job for one dedicated thread, which takes all queued jobs at once and runs
-  them in ONE transaction (each in its own savepoint, so a failing job
-  leaves the others alone): a group commit across sessions, one fsync for
-  however many appends were waiting.  A call returns only after that commit.
+* :class:`SqliteStore` - the async adapter the server uses.  Every write is a
+  job for one dedicated writer thread, which takes all queued jobs at once
+  and runs them in ONE transaction (each in its own savepoint, so a failing
+  job leaves the others alone): a group commit across sessions, one fsync
+  for however many appends were waiting.  A call returns only after that
+  commit.  Reads use a second connection on a reader thread, so they never
+  wait for, or delay, a commit.
 
-The connection is used by one thread at a time only: the writer thread, or
-the caller of the sync class.
+Each connection is used by one thread at a time only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -359,12 +361,22 @@ class SqliteStore:
     def __init__(self, path: str | Path, *, max_batch: int = 256) -> None:
         self.sync = SyncSqliteStore(path)
         self.path = self.sync.path
+        # Reads go through a second connection on their own thread, so a
+        # client's long history read never delays the commits (WAL lets a
+        # reader in beside the writer, and it sees every committed append).
+        self.reader = SyncSqliteStore(path)
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self.max_batch = max_batch
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self.commits = 0  # transactions committed by the writer thread, for metrics
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._reads, fn, *args)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
@@ -421,7 +433,7 @@ class SqliteStore:
         await self._call(self.sync.create_session_tx, meta)
 
     async def load_session(self, session: str) -> SessionRecord | None:
-        return await self._call(self.sync.load_session_tx, session)
+        return await self._read(self.reader.load_session, session)
 
     async def append(
         self,
@@ -433,22 +445,22 @@ class SqliteStore:
         return await self._call(self.sync.append_tx, session, entries, expected_version, snapshot)
 
     async def ops_since(self, session: str, version: int) -> list[OpMsg]:
-        return await self._call(self.sync.log_tx, session, version, None)
+        return await self._read(self.reader.log, session, version, None)
 
     async def save_snapshot(self, session: str, snapshot: Snapshot) -> None:
         await self._call(self.sync.save_snapshot_tx, session, snapshot)
 
     async def snapshots(self, session: str) -> list[SnapshotInfo]:
-        return await self._call(self.sync.snapshots_tx, session)
+        return await self._read(self.reader.snapshots, session)
 
     async def snapshot(self, session: str, version: int) -> Snapshot | None:
-        return await self._call(self.sync.snapshot_tx, session, version)
+        return await self._read(self.reader.snapshot, session, version)
 
     async def log(self, session: str, start: int = 0, stop: int | None = None) -> list[OpMsg]:
-        return await self._call(self.sync.log_tx, session, start, stop)
+        return await self._read(self.reader.log, session, start, stop)
 
     async def list_sessions(self) -> list[SessionMeta]:
-        return await self._call(self.sync.list_sessions)
+        return await self._read(self.reader.list_sessions)
 
     async def close(self) -> None:
         """Let the writer finish every queued job, then close the file."""
@@ -457,7 +469,9 @@ class SqliteStore:
         self._closed = True
         self._jobs.put(_STOP)
         await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._reads.shutdown, wait=True)
         self.sync.close()
+        self.reader.close()
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:

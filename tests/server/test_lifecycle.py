@@ -74,6 +74,21 @@ def test_help_documents_every_flag() -> None:
     assert "127.0.0.1" in out and "8765" in out and "sqlite:///optiverse-sessions.db" in out
 
 
+def test_sigint_exits_0_and_a_bad_store_is_a_clear_error(server_proc: ServerFactory) -> None:
+    srv = server_proc("memory://")
+    assert srv.terminate(signal.SIGINT) == 0
+    out = subprocess.run(
+        [sys.executable, "-m", "server", "--port", "0", "--store", "postgres://db/x"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert "unsupported store 'postgres://db/x'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_sigterm_closes_1001_exits_0_and_restart_restores(server_proc: ServerFactory) -> None:
     srv = server_proc(None, "--snapshot-every", "7", "--log-format", "json")
 
@@ -173,6 +188,8 @@ def test_kill_9_during_a_burst_keeps_every_acked_op(server_proc: ServerFactory) 
                     msg = json.loads(text)
                     if msg["type"] in ("ack", "error"):
                         inflight -= 1
+                    if msg["type"] in ("ack", "op"):
+                        c.version = max(c.version, msg["version"])
                     if msg["type"] == "ack":
                         acked[(c.client_id, msg["seq"])] = msg["version"]
                     elif msg["type"] == "error":
@@ -187,7 +204,7 @@ def test_kill_9_during_a_burst_keeps_every_acked_op(server_proc: ServerFactory) 
                     continue
                 i += 1
                 inflight += 1
-                await c.submit(lens(f"{c.client_id}-{i}"), base=0)
+                await c.submit(lens(f"{c.client_id}-{i}"))
         await task
 
     async def burst() -> str:
