@@ -100,7 +100,8 @@ class SceneDocument(QObject):
     sceneReset = pyqtSignal()  # the whole scene was replaced: redraw everything
     remoteEdit = pyqtSignal(object, object)  # (Op as applied here, User who made it)
     connectionStateChanged = pyqtSignal(str)  # offline/connecting/connected/reconnecting
-    sessionChanged = pyqtSignal(object)  # session id, or None after leave()
+    # The session id once joined (not again on reconnects), or None after leave().
+    sessionChanged = pyqtSignal(object)
     peersChanged = pyqtSignal()  # peers changed
     # user, client id, cursor (x, y) mm or None, selection tuple or None
     presenceReceived = pyqtSignal(object, str, object, object)
@@ -127,6 +128,7 @@ class SceneDocument(QObject):
         self._sync_options = dict(sync_options or {})
         self._sync_factory = sync_factory
         self._macro: _Macro | None = None
+        self._announced_session: str | None = None
         self._id_counter = 0
         self._remote_dirty = False
         self._modified = False
@@ -439,6 +441,7 @@ class SceneDocument(QObject):
         sync.stop()
         sync.deleteLater()
         self._presence_timer.stop()
+        self._announced_session = None
         self.connectionStateChanged.emit("offline")
         self.peersChanged.emit()
         self.sessionChanged.emit(None)
@@ -566,7 +569,8 @@ class SceneDocument(QObject):
                 self.remoteEdit.emit(event.op, event.user)
             elif isinstance(event, Reset):
                 self.sceneReset.emit()
-            elif isinstance(event, Welcomed):
+            elif isinstance(event, Welcomed) and event.session != self._announced_session:
+                self._announced_session = event.session
                 self.sessionChanged.emit(event.session)
             elif isinstance(event, PeerLeft):
                 self.presenceReceived.emit(event.user, event.client, None, None)

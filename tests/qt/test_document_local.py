@@ -9,6 +9,7 @@ from optiverse.collab.messages import User
 from optiverse.errors import PropertyError, UnknownComponent
 from optiverse.scene import Scene
 from optiverse.scene.fileformat import read_scene
+from optiverse.scene.zorder import FIRST_KEY, key_after, key_before
 from optiverse.ui.document import PASTE_OFFSET_MM, SceneDocument, SessionActive
 from tests.qt.simnet import SESSION, SimServer
 
@@ -24,7 +25,7 @@ def order(doc: SceneDocument) -> list[str]:
 
 def test_new_components_get_unique_ids_and_go_on_top(doc: SceneDocument) -> None:
     first = doc.add_component("lens")
-    more = doc.add_components([("mirror", {}), ("source", {"z": "1"})])
+    more = doc.add_components([("mirror", {}), ("source", {"z": key_before(FIRST_KEY)})])
     assert len({first, *more}) == 3
     assert all(cid.startswith(doc.client_id + "-") for cid in (first, *more))
     assert order(doc) == [more[1], first, more[0]]  # the given z is kept
@@ -46,7 +47,8 @@ def test_invalid_props_raise_and_push_nothing(doc: SceneDocument) -> None:
 
 def test_paste_offsets_and_keeps_stacking_order(doc: SceneDocument) -> None:
     doc.add_component("block")
-    ids = doc.paste([("lens", {"x_mm": 5.0, "z": "k"}), ("mirror", {"x_mm": 1.0, "z": "F"})])
+    high, low = key_after(FIRST_KEY), key_before(FIRST_KEY)
+    ids = doc.paste([("lens", {"x_mm": 5.0, "z": high}), ("mirror", {"x_mm": 1.0, "z": low})])
     lens, mirror = (doc.scene.components[i] for i in ids)
     assert lens.x_mm == 5.0 + PASTE_OFFSET_MM and lens.y_mm == PASTE_OFFSET_MM
     assert mirror.x_mm == 1.0 + PASTE_OFFSET_MM

@@ -196,7 +196,9 @@ def test_connection_states_through_a_server_restart_and_offline_edits(
     server = server_proc()
     ann, bob = make_doc("ann"), make_doc("bob")
     states: list[str] = []
+    sessions: list[object] = []
     ann.connectionStateChanged.connect(states.append)
+    ann.sessionChanged.connect(sessions.append)
     lens = ann.add_component("lens")
     share_all(qtbot, server.url, [ann, bob])
     wait_converged(qtbot, [ann, bob])
@@ -232,6 +234,7 @@ def test_connection_states_through_a_server_restart_and_offline_edits(
     assert bob.scene.components[mirror].name == ""
     ann.leave()
     assert ann.connection_state == "offline" and states[-1] == "offline"
+    assert sessions == [bob.session_id, None]  # announced once, not on the reconnect
 
 
 def test_edits_made_before_the_server_is_up_are_delivered(
