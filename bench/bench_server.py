@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LOAD = REPO / "bench" / "bench_server_load.py"
-PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+PIN = (
+    shutil.which("taskset") is not None
+    and (os.cpu_count() or 1) >= 2
+    and os.environ.get("BENCH_NO_PIN") != "1"
+)
 
 
 class Server:
@@ -129,10 +134,26 @@ def bench_throughput(tmp: Path, seconds: float) -> None:
         )
 
 
+def _quantile_from_buckets(before: dict[str, float], after: dict[str, float], q: float) -> float:
+    """The q-quantile (ms, bucket upper bound) of the server's latency histogram over a run."""
+    name = "optiverse_sequencing_latency_seconds"
+    bounds = sorted(
+        (float(k.split('le="')[1].rstrip('"}')), after[k] - before.get(k, 0.0))
+        for k in after
+        if k.startswith(name + "_bucket") and "+Inf" not in k
+    )
+    total = after[name + "_count"] - before.get(name + "_count", 0.0)
+    for bound, count in bounds:
+        if count >= q * total:
+            return bound * 1000
+    return float("inf")
+
+
 def bench_latency(tmp: Path, seconds: float) -> None:
     print("\n== fan-out latency, submit -> receipt at the other clients")
     for clients, rate in ((10, 30.0), (50, 2.0)):
         srv = Server(tmp)
+        before = srv.metrics()
         r = load(
             "latency",
             srv.url,
@@ -143,12 +164,17 @@ def bench_latency(tmp: Path, seconds: float) -> None:
             "--seconds",
             str(seconds),
         )
+        after = srv.metrics()
         srv.stop()
+        p50 = _quantile_from_buckets(before, after, 0.5)
+        p99 = _quantile_from_buckets(before, after, 0.99)
         print(
             f"  {clients} clients x {rate:g} ops/s: fan-out p50 {r['fanout_p50_ms']} ms, "
             f"p99 {r['fanout_p99_ms']} ms, max {r['fanout_max_ms']} ms "
             f"({r['deliveries']}/{r['expected_deliveries']} deliveries); "
-            f"ack p50 {r['ack_p50_ms']} ms, p99 {r['ack_p99_ms']} ms"
+            f"ack p50 {r['ack_p50_ms']} ms, p99 {r['ack_p99_ms']} ms; "
+            f"in the server (receive to ack, histogram bucket) p50 <= {p50:g} ms, "
+            f"p99 <= {p99:g} ms"
         )
 
 
@@ -216,6 +242,24 @@ def bench_drag(tmp: Path, seconds: float) -> None:
         )
 
 
+def fsync_latency(tmp: Path) -> str:
+    """p50/p99 of one small SQLite commit (WAL, synchronous=FULL) here: the floor of an ack."""
+    conn = sqlite3.connect(tmp / "fsync.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)")
+    times = []
+    for i in range(200):
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (b) VALUES (?)", (str(i),))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - started)
+    conn.close()
+    times.sort()
+    return f"p50 {times[100] * 1000:.2f} ms, p99 {times[198] * 1000:.2f} ms"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("which", nargs="*", default=["throughput", "latency", "memory", "drag"])
@@ -225,6 +269,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, pinned: {PIN}")
     with tempfile.TemporaryDirectory(prefix="bench-server-") as d:
         tmp = Path(d)
+        print(f"load average {os.getloadavg()[0]:.2f}; SQLite commit {fsync_latency(tmp)}")
         for name in a.which:
             work = tmp / name
             work.mkdir()
@@ -236,6 +281,7 @@ def main() -> None:
                 bench_memory(work, a.sessions)
             elif name == "drag":
                 bench_drag(work, a.seconds)
+        print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
