@@ -258,15 +258,19 @@ class ClientEngine:
         if create:
             if self._joined_once:
                 raise InvalidState("create on an engine that already belongs to a session")
-            if self.scene.components and not self.pending:
+            if self.confirmed.components:
+                # The server starts from ``confirmed``, not from ``scene``: edits
+                # made before connecting are pending on top of it and must follow
+                # the upload.  Nothing was ever sent, so a seq below theirs is free.
                 upload = Batch(
                     tuple(
                         Create(cid, comp.kind, component_props(comp))
-                        for cid, comp in self.scene.in_draw_order()
+                        for cid, comp in self.confirmed.in_draw_order()
                     )
                 )
                 self.confirmed = Scene()
-                self.buffer.append(Pending(self._take_seq(), upload, "edit"))
+                seq = self.buffer[0].seq - 1 if self.buffer else self._take_seq()
+                self.buffer.insert(0, Pending(seq, upload, "edit"))
         elif session is None:
             raise InvalidState("connect() needs a session id or create=True")
         if session is not None and self.session not in (None, session):
