@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 # A client whose unread output exceeds this is too slow to follow the session.
 MAX_WRITE_BUFFER = 16 << 20
+_GATHER_ROUNDS = 3
 # Fire-and-forget close tasks, referenced so they are not collected mid-way.
 _background: set[asyncio.Task[None]] = set()
 
@@ -399,6 +400,10 @@ class Session:
     async def _write_loop(self) -> None:
         while True:
             await self._kick.wait()
+            # Let the loop read what arrived during the last commit first (the
+            # socket callbacks, then the handlers), so it joins this batch.
+            for _ in range(_GATHER_ROUNDS):
+                await asyncio.sleep(0)
             self._kick.clear()
             if not self.pending:
                 continue
