@@ -30,6 +30,7 @@ Inputs: :meth:`local`, :meth:`connect`, :meth:`receive`, :meth:`disconnected`,
 from __future__ import annotations
 
 import enum
+from functools import reduce
 from typing import Any
 
 import attrs
@@ -52,7 +53,8 @@ from optiverse.collab.messages import (
     User,
     Welcome,
 )
-from optiverse.commands import Batch, Create, Noop, Op, apply, transform
+from optiverse.commands import Batch, Create, Noop, Op, Set, apply, transform
+from optiverse.commands.edits import compose_sets
 from optiverse.errors import OptiverseError
 from optiverse.scene import Scene, component_props
 from optiverse.scene.fileformat import scene_from_data
@@ -183,6 +185,26 @@ Event = (
     | PeerJoined
     | PeerLeft
 )
+
+
+def _only_sets(op: Op) -> bool:
+    return isinstance(op, Set) or (
+        isinstance(op, Batch) and all(isinstance(o, Set) for o in op.ops)
+    )
+
+
+def _combine(ops: list[Op]) -> Op:
+    """One op for buffered edits of one origin.
+
+    Edits made only of Sets (drag steps, above all) fold into one Set per
+    component, first ``old`` and last value: intermediate positions that were
+    never sent need not be sent now.  Anything else goes as one Batch.
+    """
+    if len(ops) == 1:
+        return ops[0]
+    if all(_only_sets(op) for op in ops):
+        return reduce(compose_sets, ops)
+    return Batch.of(ops)
 
 
 class ClientEngine:
@@ -457,20 +479,23 @@ class ClientEngine:
         self._events.append(Reset(reason))
 
     def _flush(self) -> None:
-        if self.state is not ConnState.LIVE or self.inflight is not None or not self.buffer:
-            return
-        first = self.buffer[0]
-        take = 1
-        while (
-            take < len(self.buffer)
-            and take < MAX_COMBINED
-            and self.buffer[take].origin == first.origin
-        ):
-            take += 1
-        group, self.buffer = self.buffer[:take], self.buffer[take:]
-        op = group[0].op if take == 1 else Batch.of([p.op for p in group])
-        self.inflight = Pending(group[-1].seq, op, first.origin)
-        self._send_inflight()
+        while self.state is ConnState.LIVE and self.inflight is None and self.buffer:
+            first = self.buffer[0]
+            take = 1
+            while (
+                take < len(self.buffer)
+                and take < MAX_COMBINED
+                and self.buffer[take].origin == first.origin
+            ):
+                take += 1
+            group, self.buffer = self.buffer[:take], self.buffer[take:]
+            op = _combine([p.op for p in group])
+            if isinstance(op, Noop):
+                # The group cancels out (a drag back to where it started): the
+                # scene already shows that, and the server needs nothing.
+                continue
+            self.inflight = Pending(group[-1].seq, op, first.origin)
+            self._send_inflight()
 
     def _send_inflight(self) -> None:
         assert self.inflight is not None

@@ -86,10 +86,35 @@ def test_one_op_in_flight_the_rest_buffered_then_sent_together_after_the_ack() -
     engine.receive(Ack(1, 1))
     second = submits(engine)
     assert [(s.seq, s.base) for s in second] == [(3, 1)]  # the group goes out under its last seq
-    assert isinstance(second[0].op, Batch) and len(second[0].op.ops) == 2
+    # Buffered Sets fold into one Set per component: first old, last value.
+    assert second[0].op == Set("L", {"x_mm": 2.0, "y_mm": 3.0}, {"x_mm": 1.0, "y_mm": 0.0})
     assert engine.events_received() == [Acked(1, 1)]
     assert engine.confirmed.components["L"].x_mm == 1.0
     assert engine.scene.components["L"].x_mm == 2.0
+
+
+def test_buffered_edits_other_than_sets_go_out_as_one_batch() -> None:
+    engine = joined(scene_with(L=0.0))
+    engine.local(Set("L", {"x_mm": 1.0}))
+    engine.local(Create("M", "mirror"))
+    engine.local(Set("M", {"x_mm": 4.0}))
+    submits(engine)
+    engine.receive(Ack(1, 1))
+    [second] = submits(engine)
+    assert isinstance(second.op, Batch)
+    assert [type(o) for o in second.op.ops] == [Create, Set]
+
+
+def test_buffered_moves_that_cancel_out_send_nothing() -> None:
+    engine = joined(scene_with(L=0.0))
+    engine.local(Set("L", {"y_mm": 1.0}))  # in flight
+    engine.local(Set("L", {"x_mm": 5.0}))
+    engine.local(Set("L", {"x_mm": 0.0}))  # dragged back to the start
+    submits(engine)
+    engine.receive(Ack(1, 1))
+    assert submits(engine) == []
+    assert engine.synced
+    assert engine.scene == engine.confirmed
 
 
 def test_a_remote_op_is_transformed_past_my_pending_ops_and_mine_win() -> None:
