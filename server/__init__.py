@@ -1,0 +1,1 @@
+"""The Optiverse collaboration server (``optiverse-server``); see docs/server.md."""

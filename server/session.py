@@ -23,7 +23,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
@@ -477,6 +476,3 @@ class Session:
             task = loop.create_task(member.ws.close(CloseCode.INTERNAL, "session failed"))
             _background.add(task)
             task.add_done_callback(_background.discard)
-
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.sequencer.version, "clients": len(self.members)}

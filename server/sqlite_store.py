@@ -369,7 +369,6 @@ class SqliteStore:
         self.max_batch = max_batch
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self.commits = 0  # transactions committed by the writer thread, for metrics
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -416,7 +415,6 @@ class SqliteStore:
                         conn.execute("RELEASE job")
                         results.append((None, exc))
                 conn.execute("COMMIT")
-                self.commits += 1
             except Exception as exc:
                 log.exception("SQLite transaction failed")
                 if conn.in_transaction:
