@@ -220,7 +220,11 @@ class Session:
 
     async def flush(self) -> None:
         """Return once everything sequenced so far is committed and acknowledged."""
-        while (self.pending or not self._idle.is_set()) and not self.broken:
+        while (
+            (self.pending or not self._idle.is_set())
+            and not self.broken
+            and not self._writer.done()
+        ):
             self._kick.set()
             await self._idle.wait()
             await asyncio.sleep(0)
