@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
@@ -43,7 +44,7 @@ from optiverse.collab.messages import (
     Welcome,
     encode,
 )
-from optiverse.commands import apply
+from optiverse.commands import apply, invert
 from optiverse.scene import Scene
 from optiverse.scene.fileformat import scene_from_data, scene_to_data
 from server.config import ServerConfig
@@ -246,9 +247,11 @@ class Session:
     async def join(self, member: Member, since: int | None) -> None:
         """Add ``member`` and send its welcome; ProtocolError(session_full) when full.
 
-        The welcome is at the sequencer's head version, which may include
-        entries still being committed; their ``op`` broadcasts reach the new
-        member too, and it ignores versions it already has.
+        The welcome is at the *durable* version: entries still being committed
+        are left out of it and reach the new member as ``op`` broadcasts once
+        they are committed, like everyone else.  Welcoming at the sequencer's
+        head instead would hand a joiner versions that a crash can still lose,
+        and its later ``since`` would then name a history nobody else has.
         """
         ops: list[OpMsg] | None = None
         if since is not None and since <= self.sequencer.version:
@@ -263,7 +266,12 @@ class Session:
                 f"the session has reached its limit of "
                 f"{self.config.limits.clients_per_session} clients",
             )
-        version = self.sequencer.version
+        version = self.durable_version
+        snapshot: dict[str, Any] | None = None
+        if ops is not None:
+            ops = [e for e in ops if e.version <= version]
+        else:
+            snapshot = scene_to_data(self._durable_scene())
         self.members[member.ws] = member
         users: dict[str, User] = {}
         for other in self.members.values():
@@ -272,7 +280,7 @@ class Session:
             session=self.id,
             version=version,
             users=tuple(users.values()),
-            snapshot=scene_to_data(self.sequencer.scene) if ops is None else None,
+            snapshot=snapshot,
             ops=tuple(ops) if ops is not None else None,
             limits=self.config.limits.for_client(),
         )
@@ -282,6 +290,16 @@ class Session:
                 member.send(other.last_presence)
         self._to_others(member, encode(Joined(member.user, member.client)))
         log.info("%r joined session %s at version %d", member, self.id, version)
+
+    def _durable_scene(self) -> Scene:
+        """The scene at ``durable_version``: the head without what is not yet committed."""
+        undurable = [*self._committing, *(entry for entry, _m, _r in self.pending)]
+        if not undurable:
+            return self.sequencer.scene
+        scene = self.sequencer.scene.copy()
+        for entry in reversed(undurable):
+            apply(scene, invert(entry.op))
+        return scene
 
     def leave(self, member: Member) -> None:
         if self.members.pop(member.ws, None) is None:

@@ -73,7 +73,8 @@ def test_welcoming_at_the_head_diverges_after_a_crash() -> None:
     Seed 35: u1 is welcomed at version 3 while 3 is uncommitted; the crash
     loses it; the others then reach version 6 and u1 reconnects with
     ``since=3``, so it gets ops 4-6 on top of a version 3 nobody else has.
-    ``server/session.py`` ``Session.join`` welcomes at the head today.
+    ``server/session.py`` ``Session.join`` therefore welcomes at the durable
+    version, as the simulated server does with ``welcome_at_head=False``.
     """
     with pytest.raises((AssertionError, OptiverseError)):
         run_seed(35, welcome_at_head=True)
