@@ -16,13 +16,25 @@ Threads and ownership:
   (it owns the scene the UI reads); every engine input and every drain
   happens there, in the slots below, so nothing is shared but text;
 * sending is ``Link.send``, which is thread-safe and drops frames meant for a
-  connection that has ended, so an old frame never precedes a new hello.
+  connection that has ended, so an old frame never precedes a new hello;
+* the thread never outlives this object: :meth:`stop` joins it, and if the
+  object is destroyed without a stop (its parent went away), its destruction
+  stops the thread first.
+
+With a :class:`~optiverse.collab.recording.Recorder`, the client records
+exactly what :class:`~optiverse.collab.aio.AsyncClient` records, at the same
+points: ``start`` when built, then ``connect``, ``disconnected``, ``resend``,
+every frame received on the current connection (``in``, before it is
+decoded) and every frame written (``out``).  The owner of the engine records
+the other engine inputs (local edits and presence; the document does).
 
 After every engine input the owner (the document) calls :meth:`flush`, which
 writes what the engine queued and dispatches its events.  Submits go out at
 most ``submit_rate`` per second: while one is held, later edits stay in the
 engine's buffer and leave together after the ack, which is what keeps a drag
-to about 30 messages per second however fast the mouse moves.
+to about 30 messages per second however fast the mouse moves.  Frames the
+engine queues while a submit is held wait behind it, so the wire (and a
+recording) always has the engine's order.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ from optiverse.collab.engine import (
     Welcomed,
 )
 from optiverse.collab.messages import ProtocolError, Submit, User, decode_server, encode
+from optiverse.collab.recording import Recorder
 
 __all__ = ["STATES", "QtSyncClient"]
 
@@ -98,6 +111,7 @@ class QtSyncClient(QObject):
         delays: Callable[[], Iterator[float]] = backoff,
         submit_rate: float = SUBMIT_RATE,
         compression: str | None = "deflate",
+        recorder: Recorder | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -121,7 +135,8 @@ class QtSyncClient(QObject):
         self._welcomed_once = False
         self._submit_interval = 1.0 / submit_rate if submit_rate > 0 else 0.0
         self._last_submit = -1e9
-        self._held: tuple[Link, str] | None = None
+        # A submit waiting for its turn, and any frames queued after it.
+        self._held: tuple[Link, list[str]] | None = None
         self._held_timer = QTimer(self)
         self._held_timer.setSingleShot(True)
         self._held_timer.timeout.connect(self._release_held)
@@ -138,6 +153,9 @@ class QtSyncClient(QObject):
         self._linkText.connect(self._on_text)
         self._linkClosed.connect(self._on_closed)
         self._loopEnded.connect(self._on_loop_ended)
+        self._recorder = recorder
+        if recorder is not None:
+            recorder.start(engine.client_id, engine.user, engine.scene)
 
     # --- state ------------------------------------------------------------------
 
@@ -190,8 +208,7 @@ class QtSyncClient(QObject):
             if self._thread.is_alive():
                 log.warning("sync thread %s did not stop within %g s", self._thread.name, timeout)
         self._link = None
-        if self.engine.state is not ConnState.OFFLINE:
-            self.engine.disconnected()
+        self._disconnect_engine(None, "stopped")
         self._set_state("offline")
 
     def drop_connection(self) -> None:
@@ -206,11 +223,14 @@ class QtSyncClient(QObject):
             if link is None:
                 continue  # the engine queues what matters again after the next welcome
             text = encode(message)
+            if self._held is not None and self._held[0] is link:
+                self._held[1].append(text)  # keep the engine's order behind the held submit
+                continue
             if isinstance(message, Submit) and self._submit_interval:
                 wait = self._last_submit + self._submit_interval - time.monotonic()
                 if wait > 0:
                     # The engine keeps one submit in flight, so at most one is ever held.
-                    self._held = (link, text)
+                    self._held = (link, [text])
                     self._held_timer.start(max(1, round(wait * 1000)))
                     continue
                 self._last_submit = time.monotonic()
@@ -255,8 +275,9 @@ class QtSyncClient(QObject):
         session, create, password = self._join
         if self.engine.session is not None:
             session, create = self.engine.session, False
-        if self.engine.state is not ConnState.OFFLINE:
-            self.engine.disconnected()
+        self._disconnect_engine(None, "reconnected")
+        if self._recorder is not None:
+            self._recorder.connect(session, create, password is not None)
         self.engine.connect(session, create=create, password=password)
         self.flush()
 
@@ -264,6 +285,8 @@ class QtSyncClient(QObject):
     def _on_text(self, link: Link | None, text: str) -> None:
         if self._stopped or link is None or link is not self._link:
             return
+        if self._recorder is not None:
+            self._recorder.received(text)
         try:
             message = decode_server(text)
         except ProtocolError as exc:
@@ -289,8 +312,7 @@ class QtSyncClient(QObject):
             self._link = None
             self._held = None
             self._held_timer.stop()
-            if self.engine.state is not ConnState.OFFLINE:
-                self.engine.disconnected()
+            self._disconnect_engine(info.code, info.reason)
             if self._clients or self._welcome_users:
                 self._clients.clear()
                 self._welcome_users.clear()
@@ -317,17 +339,39 @@ class QtSyncClient(QObject):
         if held is None or held[0] is not self._link:
             return
         self._last_submit = time.monotonic()
-        self._write(*held)
+        link, texts = held
+        for text in texts:
+            self._write(link, text)
 
     def _resend(self) -> None:
         if self._stopped:
             return
+        if self._recorder is not None:
+            self._recorder.resend()
         self.engine.resend()
         self.flush()
 
+    def _disconnect_engine(self, code: int | None, reason: str) -> None:
+        if self.engine.state is not ConnState.OFFLINE:
+            self.engine.disconnected()
+            if self._recorder is not None:
+                self._recorder.disconnected(code, reason)
+
     def _write(self, link: Link, text: str) -> None:
+        if self._recorder is not None:
+            self._recorder.sent(text)
         link.send(text)
         self.messageSent.emit(text)
+
+    def __dtor__(self) -> None:
+        # sip calls this as the C++ object starts to be destroyed (its parent is
+        # going away, or deleteLater) with no stop() first: end the thread now,
+        # so it neither outlives its client nor emits into a deleted object.
+        if self._thread is not None and not self._stopped:
+            self._stopped = True
+            with contextlib.suppress(RuntimeError):
+                self._loop.stop()
+            self._thread.join(2.0)
 
     def _dispatch(self, events: list[Event]) -> None:
         users_changed = False

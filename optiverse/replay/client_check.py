@@ -188,6 +188,8 @@ class _Run:
             self.sent.clear()
         elif kind == "resend":
             engine.resend()
+        elif kind == "obsolete":
+            return  # an undo/redo entry the app skipped: no engine input
         elif kind == "presence":
             cursor, selection = msg.get("cursor"), msg.get("selection")
             engine.presence(

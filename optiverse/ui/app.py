@@ -1,4 +1,4 @@
-"""Command line and start-up: ``optiverse [FILE] [--join INVITE --name NAME ...]``."""
+"""Command line and start-up: ``optiverse [FILE] [--join INVITE --name NAME ...] [--record F]``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PyQt6.QtCore import QCoreApplication, QEvent
 from PyQt6.QtWidgets import QApplication
 
+from optiverse.collab.recording import Recorder
 from optiverse.ui.invite import InviteError, parse_invite
 from optiverse.ui.main_window import MainWindow
 from optiverse.ui.share_dialog import JoinRequest, server_url
@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="host sessions on 127.0.0.1 only, not on the LAN",
     )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        type=Path,
+        help="record what this app sends and receives in sessions, and its local edits, undos "
+        "and redos, to FILE (JSON lines, for optiverse-replay check-client)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     return parser
 
@@ -58,9 +65,14 @@ def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpa
     return args
 
 
-def create_window(args: argparse.Namespace) -> MainWindow:
-    """The main window for parsed arguments: the file opened, or the session being joined."""
-    window = MainWindow(name=args.name, server=args.server, lan=not args.local_only)
+def create_window(args: argparse.Namespace, recorder: Recorder | None = None) -> MainWindow:
+    """The main window for parsed arguments: the file opened, or the session being joined.
+
+    ``recorder`` (opened on ``args.record`` by :func:`run`) records every session.
+    """
+    window = MainWindow(
+        name=args.name, server=args.server, lan=not args.local_only, recorder=recorder
+    )
     window.show()
     if args.file is not None:
         window.open_path(args.file)
@@ -83,10 +95,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("Optiverse")
     app.setOrganizationName("Optiverse")
-    window = create_window(args)
-    status = app.exec()
-    # Destroy the window while Python still holds everything it refers to,
-    # not at interpreter shutdown in an arbitrary order.
-    window.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    try:
+        recorder = Recorder(args.record) if args.record is not None else None
+    except OSError as exc:
+        parser.error(f"cannot write the recording {str(args.record)!r}: {exc.strerror}")
+    try:
+        window = create_window(args, recorder)
+        # Closing the window closed its document (left the session, stopped its
+        # thread, emptied the undo stack), so the window may be destroyed
+        # whenever Python lets go of it.
+        status = app.exec()
+        del window
+    finally:
+        if recorder is not None:
+            recorder.close()
     return status

@@ -26,6 +26,19 @@ Rules the UI can rely on:
   session they raise :class:`SessionActive` (leave first): replacing the
   scene under everyone else's feet is not an edit anyone should make by
   opening a file.  To bring a file's content into a session, paste it.
+* :meth:`close` ends the document's life while its receivers are still
+  alive: it leaves the session (joining the sync thread), and empties and
+  unhooks the undo stack, so destroying the document (or the window that
+  owns it) emits nothing into half-destroyed widgets.  A document destroyed
+  without ``close()`` (its parent deleted first) does the same quietly, with
+  its signals blocked, as its destruction begins.
+
+With a :class:`~optiverse.collab.recording.Recorder`, every session the
+document shares is recorded exactly as the headless client records one
+(docs/client.md, "Recordings"): the sync client writes ``start``, the
+connection and the frames; the document writes every local edit, undo and
+redo (with the op as applied and its seq, or the error), presence, and an
+``obsolete`` line when undo/redo skips an entry that no longer does anything.
 """
 
 from __future__ import annotations
@@ -51,6 +64,7 @@ from optiverse.collab.engine import (
 )
 from optiverse.collab.messages import Origin, User
 from optiverse.collab.qt import QtSyncClient
+from optiverse.collab.recording import Recorder
 from optiverse.commands import Batch, Create, Noop, Op, Set, apply, component_ids
 from optiverse.commands.edits import (
     ReorderWhere,
@@ -70,7 +84,7 @@ from optiverse.commands.qt import (
     RotateComponentsCommand,
     SetPropertiesCommand,
 )
-from optiverse.errors import UnknownComponent
+from optiverse.errors import OptiverseError, UnknownComponent
 from optiverse.scene import Scene, component_props, make_component, update_component
 from optiverse.scene.components import MAX_COORD_MM, PropValue
 from optiverse.scene.zorder import key_after
@@ -115,6 +129,7 @@ class SceneDocument(QObject):
         *,
         sync_options: dict[str, Any] | None = None,
         sync_factory: Callable[..., QtSyncClient] = QtSyncClient,
+        recorder: Recorder | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -127,6 +142,8 @@ class SceneDocument(QObject):
         # builds it: tests substitute a client on a simulated network.
         self._sync_options = dict(sync_options or {})
         self._sync_factory = sync_factory
+        self.recorder = recorder
+        self._closed = False
         self._macro: _Macro | None = None
         self._announced_session: str | None = None
         self._id_counter = 0
@@ -175,6 +192,11 @@ class SceneDocument(QObject):
         return [u for u in self.sync.users if u.id != self.user.id]
 
     @property
+    def is_closed(self) -> bool:
+        """True after :meth:`close`: the document edits nothing and shares nothing any more."""
+        return self._closed
+
+    @property
     def is_modified(self) -> bool:
         """True if the scene changed (by me or, shared, by others) since :meth:`mark_saved`."""
         return self._modified
@@ -200,10 +222,12 @@ class SceneDocument(QObject):
         """
         if self._macro is not None:
             raise RuntimeError("submit() inside a macro; the macro submits when it ends")
+        if self._closed:
+            raise RuntimeError("the document is closed")
         if self.sync is None:
             applied = apply(self._scene, op)
         else:
-            applied = self.engine.local(op, origin)
+            applied = self._local(op, origin)
             self.sync.flush()
         ids = component_ids(applied)
         if ids:
@@ -307,11 +331,11 @@ class SceneDocument(QObject):
 
     def undo(self) -> bool:
         """Undo my last edit that still does something; False if there was none."""
-        return self._step(self.undo_stack.undo, self.undo_stack.canUndo)
+        return self._step("undo", self.undo_stack.undo, self.undo_stack.canUndo)
 
     def redo(self) -> bool:
         """Redo my last undone edit that still does something; False if there was none."""
-        return self._step(self.undo_stack.redo, self.undo_stack.canRedo)
+        return self._step("redo", self.undo_stack.redo, self.undo_stack.canRedo)
 
     def create_undo_action(self, parent: QObject | None = None) -> QAction:
         """An Edit > Undo action (Ctrl+Z) bound to :meth:`undo`, with the stack's text."""
@@ -371,6 +395,8 @@ class SceneDocument(QObject):
         :attr:`connectionStateChanged`, :attr:`sessionChanged` and
         :attr:`errorOccurred` (e.g. ``bad_password``).
         """
+        if self._closed:
+            raise RuntimeError("the document is closed")
         if self.sync is not None:
             raise SessionActive("already in a session; leave() first")
         if create == (session is not None):
@@ -384,27 +410,30 @@ class SceneDocument(QObject):
         self._scene.components = {}
         self.engine = ClientEngine(new_client_id(), self.user, self._scene)
         self._id_counter = 0
-        if components:
-            self.engine.local(
-                Batch(
-                    tuple(
-                        Create(cid, comp.kind, component_props(comp))
-                        for cid, comp in sorted(components.items(), key=lambda kv: (kv[1].z, kv[0]))
-                    )
-                )
-            )
-        if not create:
-            self.undo_stack.clear()
-            self.sceneReset.emit()
+        # Built before the upload below, so a recording starts from the empty scene.
         sync = self._sync_factory(
             self.engine,
             url,
             session=session,
             create=create,
             password=password,
+            recorder=self.recorder,
             parent=self,
             **self._sync_options,
         )
+        if components:
+            self._local(
+                Batch(
+                    tuple(
+                        Create(cid, comp.kind, component_props(comp))
+                        for cid, comp in sorted(components.items(), key=lambda kv: (kv[1].z, kv[0]))
+                    )
+                ),
+                "edit",
+            )
+        if not create:
+            self.undo_stack.clear()
+            self.sceneReset.emit()
         self.attach_sync(sync)
         sync.start()
 
@@ -445,6 +474,36 @@ class SceneDocument(QObject):
         self.connectionStateChanged.emit("offline")
         self.peersChanged.emit()
         self.sessionChanged.emit(None)
+
+    def close(self) -> None:
+        """End the document: leave the session, stop its thread, empty and unhook the undo stack.
+
+        Call it while everything connected to the document is still alive
+        (``MainWindow.closeEvent`` does); afterwards nothing the document owns
+        emits anything, so it and its parent can be destroyed in any order.
+        The scene stays readable; editing or sharing raises RuntimeError.
+        Calling it again does nothing.
+        """
+        if self._closed:
+            return
+        self._macro = None
+        self.leave()
+        self._closed = True
+        self._presence_timer.stop()
+        self._presence_pending = None
+        self.undo_stack.cleanChanged.disconnect(self._update_modified)
+        # Emptied now, while its views and actions are alive; an empty stack
+        # emits nothing when it is destroyed.  Its commands hold this document.
+        self.undo_stack.clear()
+
+    def __dtor__(self) -> None:
+        # sip calls this as the C++ object starts to be destroyed: its parent
+        # (the window) is being deleted, or deleteLater ran, without close().
+        # The receivers may be half-destroyed already, so close in silence.
+        if not self._closed:
+            self.blockSignals(True)
+            self.undo_stack.blockSignals(True)
+            self.close()
 
     def set_presence(
         self, cursor: tuple[float, float] | None, selection: Sequence[str] | None = None
@@ -540,17 +599,41 @@ class SceneDocument(QObject):
         if isinstance(top, MoveComponentsCommand | RotateComponentsCommand):
             top.close()
 
-    def _step(self, step: Callable[[], None], possible: Callable[[], bool]) -> bool:
+    def _step(self, origin: Origin, step: Callable[[], None], possible: Callable[[], bool]) -> bool:
         if self._macro is not None:
             raise RuntimeError("undo/redo inside a macro")
         self._close_drags()
         while possible():
             count = self.undo_stack.count()
+            index = self.undo_stack.index()
+            entry = self.undo_stack.command(index - 1 if origin == "undo" else index)
+            text = entry.text() if entry is not None else ""
             step()
             if self.undo_stack.count() == count:
                 return True
             # The entry was obsolete and QUndoStack dropped it: go on to the next.
+            if self.recorder is not None and self.sync is not None:
+                self.recorder.local({"type": "obsolete", "origin": origin, "text": text})
         return False
+
+    def _local(self, op: Op, origin: Origin) -> Op:
+        """``engine.local``, recorded like ``AsyncClient.edit`` records it."""
+        recorder = self.recorder
+        if recorder is None:
+            return self.engine.local(op, origin)
+        before = self._last_pending_seq()
+        try:
+            applied = self.engine.local(op, origin)
+        except OptiverseError as exc:
+            recorder.edit(op, origin, error=str(exc))
+            raise
+        seq = self._last_pending_seq()
+        recorder.edit(op, origin, applied=applied, seq=seq if seq != before else None)
+        return applied
+
+    def _last_pending_seq(self) -> int | None:
+        pending = self.engine.pending
+        return pending[-1].seq if pending else None
 
     def _undo_slot(self) -> None:
         self.undo()
@@ -580,6 +663,8 @@ class SceneDocument(QObject):
         if pending is None or self.sync is None:
             return
         self._presence_last = time.monotonic()
+        if self.recorder is not None:
+            self.recorder.presence(*pending)
         self.engine.presence(*pending)
         self.sync.flush()
 

@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 )
 
 from optiverse.collab.messages import MAX_NAME, User
+from optiverse.collab.recording import Recorder
 from optiverse.errors import OptiverseError
 from optiverse.optics import TraceResult
 from optiverse.scene import PropValue
@@ -76,11 +77,13 @@ class MainWindow(QMainWindow):
         name: str | None = None,
         server: str | None = None,
         lan: bool = True,
+        recorder: Recorder | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         user = User("u" + secrets.token_hex(6), (name or default_user_name())[:MAX_NAME])
-        self.document = SceneDocument(user, parent=self)
+        # ``recorder``: every session this window joins or creates is recorded (--record).
+        self.document = SceneDocument(user, recorder=recorder, parent=self)
         self.gestures = EditGestures(self.document, self)
         self.bench = BenchScene(self.document, self.gestures, self)
         self.gestures.attach(self.bench)
@@ -545,17 +548,26 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent | None) -> None:
         if event is None:
             return
-        if not self.files.maybe_save():
-            event.ignore()
-            return
-        self.gestures.finish_wheel_rotation()
-        self.sharing.shutdown()
-        self.retracer.stop()
-        # The window is done.  Destroying it clears the undo stack, whose
-        # signals would otherwise reach Python slots of half-destroyed widgets.
-        self.document.undo_stack.blockSignals(True)
-        self.document.blockSignals(True)
+        if not self.document.is_closed:
+            if not self.files.maybe_save():
+                event.ignore()
+                return
+            self.gestures.finish_wheel_rotation()
+            self.sharing.shutdown()
+            self.retracer.stop()
+            # The window is done: leave, stop the sync thread and empty the undo
+            # stack now, while every widget is alive, so that destroying the
+            # window later (in any order) emits nothing.
+            self.document.close()
         event.accept()
+
+    def __dtor__(self) -> None:
+        # sip calls this as the C++ window starts to be destroyed.  Without a
+        # close first, stop a server this window hosts; the document closes
+        # itself, in silence, when its own destruction begins.
+        embedded, self.sharing.embedded = self.sharing.embedded, None
+        if embedded is not None:
+            embedded.stop()
 
     def open_path(self, path: Path) -> bool:
         return self.files.open(path)

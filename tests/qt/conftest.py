@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 
 from optiverse.collab.backoff import backoff
 from optiverse.collab.messages import PROTOCOL_VERSION, Hello, User, encode
+from optiverse.collab.recording import Recorder
 from optiverse.scene import Scene
 from optiverse.scene.fileformat import scene_from_data
 from optiverse.ui.document import SceneDocument
@@ -36,20 +37,27 @@ DocFactory = Callable[..., SceneDocument]
 
 @pytest.fixture
 def make_doc(qtbot: QtBot) -> Iterator[DocFactory]:
-    """``make_doc(name) -> SceneDocument`` with fast reconnects; all leave at teardown."""
+    """``make_doc(name, recorder=None, **sync_options) -> SceneDocument`` with fast reconnects.
+
+    Every document is closed at teardown (it leaves its session and stops its thread).
+    """
     docs: list[SceneDocument] = []
 
-    def make(name: str = "user", **options: object) -> SceneDocument:
+    def make(
+        name: str = "user", *, recorder: Recorder | None = None, **options: object
+    ) -> SceneDocument:
         n = len(docs) + 1
         doc = SceneDocument(
-            User(f"u{n}-{name}", name), sync_options={"delays": fast_delays, **options}
+            User(f"u{n}-{name}", name),
+            sync_options={"delays": fast_delays, **options},
+            recorder=recorder,
         )
         docs.append(doc)
         return doc
 
     yield make
     for doc in docs:
-        doc.leave()
+        doc.close()
 
 
 def share_all(qtbot: QtBot, url: str, docs: list[SceneDocument]) -> str:
