@@ -178,8 +178,7 @@ class SimulatedSession(RuleBasedStateMachine):
             self.drain()
         finally:
             for doc in self.docs:
-                doc.leave()
-                doc.deleteLater()
+                doc.close()
 
 
 def test_simulated_session(qapp: QApplication) -> None:
@@ -276,8 +275,7 @@ class RealSession(RuleBasedStateMachine):
             self.drain()
         finally:
             for doc in self.docs:
-                doc.leave()
-                doc.deleteLater()
+                doc.close()
 
 
 @pytest.mark.slow

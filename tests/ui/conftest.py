@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from PyQt6.QtCore import QCoreApplication, QEvent, QPoint, QPointF, Qt
+from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent, QWheelEvent
 from PyQt6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -34,7 +34,11 @@ WindowFactory = Callable[..., MainWindow]
 
 @pytest.fixture
 def make_window(qtbot: QtBot) -> Iterator[WindowFactory]:
-    """``make_window(name="Ann", **kwargs) -> MainWindow``, shown; closed at teardown."""
+    """``make_window(name="Ann", **kwargs) -> MainWindow``, shown; closed at teardown.
+
+    Closing a window closes its document (it leaves its session and stops its
+    thread), so qtbot may destroy the windows whenever it likes.
+    """
     windows: list[MainWindow] = []
 
     def make(name: str = "Ann", **kwargs: object) -> MainWindow:
@@ -53,10 +57,6 @@ def make_window(qtbot: QtBot) -> Iterator[WindowFactory]:
     yield make
     for window in windows:
         window.close()
-        # Destroy the C++ side now, while every Python wrapper is alive, rather
-        # than whenever the garbage collector gets to it in a later test.
-        window.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
 
 
 @pytest.fixture

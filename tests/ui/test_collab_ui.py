@@ -246,4 +246,3 @@ def test_embedded_server_password_and_join_from_the_command_line(
         assert len(bob.document.scene) == 1
     finally:
         bob.close()
-        bob.deleteLater()
