@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PyQt6.QtWidgets import QApplication
@@ -84,6 +85,19 @@ def create_window(args: argparse.Namespace, recorder: Recorder | None = None) ->
     return window
 
 
+def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
+    """Why Qt could not open a window here, or None if it can."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display: DISPLAY and WAYLAND_DISPLAY are unset. Run it on a desktop, or under "
+        "xvfb-run, or set QT_QPA_PLATFORM=offscreen to run without a window; the "
+        "collaboration server alone needs no display (make server)."
+    )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Start the application; returns its exit status."""
     parser = build_parser()
@@ -91,6 +105,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    problem = display_problem(os.environ, sys.platform)
+    if problem is not None and QApplication.instance() is None:
+        # Without this Qt aborts the process (SIGABRT) with a plugin error.
+        print(f"optiverse: {problem}", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Optiverse")

@@ -18,7 +18,7 @@ from optiverse.collab.recording import read_recording
 from optiverse.replay import cli as replay_cli
 from optiverse.scene import Scene, make_component
 from optiverse.scene.fileformat import save_scene
-from optiverse.ui.app import _checked, build_parser, create_window, run
+from optiverse.ui.app import _checked, build_parser, create_window, display_problem, run
 from optiverse.ui.document import SceneDocument
 from optiverse.ui.invite import Invite
 from tests.ui.conftest import ServerProcess
@@ -143,3 +143,19 @@ def test_an_unwritable_record_file_is_a_usage_error(
         run(["--record", str(tmp_path / "missing-dir" / "r.jsonl")])
     assert exc.value.code == 2
     assert "cannot write the recording" in capsys.readouterr().err
+
+
+def test_no_display_is_a_clear_error_not_an_abort() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "optiverse.ui"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "no display" in done.stderr and "QT_QPA_PLATFORM=offscreen" in done.stderr
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({}, "darwin") is None
