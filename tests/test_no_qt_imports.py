@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-BLOCK_QT = """
-import sys
-class _NoQt:
-    def find_spec(self, name, path=None, target=None):
-        if name == "PyQt6" or name.startswith("PyQt6."):
-            raise ImportError("PyQt6 is blocked in this test")
-        return None
-sys.meta_path.insert(0, _NoQt())
-import importlib
-importlib.import_module(sys.argv[1])
-print("imported", sys.argv[1])
-"""
+from tests.noqt import run_without_qt
 
 
 @pytest.mark.parametrize(
@@ -29,14 +15,17 @@ print("imported", sys.argv[1])
         "optiverse.wire",
         "optiverse.collab.messages",
         "optiverse.collab.engine",
+        "optiverse.collab.aio",
+        "optiverse.collab.bot",
         "optiverse.optics",
         "server.sequencer",
         "server.__main__",
     ],
 )
 def test_imports_without_pyqt6(module: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCK_QT, module], capture_output=True, text=True, timeout=60
+    done = run_without_qt(
+        "import importlib; importlib.import_module(sys.argv[1]); print('imported', sys.argv[1])",
+        module,
     )
     assert done.returncode == 0, done.stderr
     assert f"imported {module}" in done.stdout
