@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optiverse.errors import PropertyError, SceneFileError
-from optiverse.scene import KINDS, Scene, make_component, prop_specs
+from optiverse.scene import (
+    KINDS,
+    Component,
+    Scene,
+    component_props,
+    make_component,
+    prop_specs,
+    update_component,
+)
+from optiverse.scene.components import _checked, component_class
 from optiverse.scene.fileformat import load_scene, read_scene, save_scene, scene_to_data
 from optiverse.scene.zorder import is_valid_key, key_after, key_before, key_between
-from tests.strategies import scenes, z_keys
+from tests.strategies import props_for, scenes, value_for, z_keys
 
 
 def test_defaults_users_expect() -> None:
@@ -139,3 +150,66 @@ def test_bad_files_give_a_clear_error_and_no_scene(text: str, message: str) -> N
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SceneFileError, match="cannot read"):
         load_scene(tmp_path / "nope.json")
+
+
+def _validated_make(kind: str, props: dict[str, object], cid: str | None) -> object:
+    """make_component as it was: check the given props, then let attrs validate every field."""
+    return component_class(kind)(**_checked(kind, props, cid))
+
+
+def _validated_update(comp: Component, props: dict[str, object], cid: str | None) -> object:
+    return attrs.evolve(comp, **_checked(comp.kind, props, cid))
+
+
+def _outcome(fn: Callable[[], object]) -> tuple[str, str]:
+    try:
+        out = fn()
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+    assert isinstance(out, KINDS[out.kind])  # type: ignore[attr-defined]
+    return type(out).__name__, repr(out)
+
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**7), 10**7),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "a0", "a1V", "#00FF7F", "#00ff7", "name", "x" * 201]),
+)
+
+
+@st.composite
+def _any_props(draw: st.DrawFn, kind: str) -> dict[str, object]:
+    """Props of ``kind``: valid values, values of any type, and now and then an unknown name."""
+    specs = prop_specs(kind)
+    names = draw(st.lists(st.sampled_from([*sorted(specs), "bogus"]), max_size=4, unique=True))
+    return {
+        name: draw(value_for(specs[name]) | _ANY_VALUE if name in specs else _ANY_VALUE)
+        for name in names
+    }
+
+
+@settings(max_examples=400)
+@given(data=st.data())
+def test_fast_construction_matches_the_validated_path(data: st.DataObject) -> None:
+    """make_component/update_component build without attrs' validators: same result, same error."""
+    kind = data.draw(st.sampled_from(sorted(KINDS)))
+    props = data.draw(_any_props(kind))
+    cid = data.draw(st.sampled_from([None, "C1"]))
+    assert _outcome(lambda: make_component(kind, props, cid)) == _outcome(
+        lambda: _validated_make(kind, props, cid)
+    )
+    comp = make_component(kind, data.draw(props_for(kind)))
+    more = data.draw(_any_props(kind))
+    fast, slow = (
+        _outcome(lambda: update_component(comp, more, cid)),
+        _outcome(lambda: _validated_update(comp, more, cid)),
+    )
+    assert fast == slow
+    if fast[0] != "PropertyError":
+        new = update_component(comp, more, cid)
+        assert new == _validated_update(comp, more, cid)
+        assert hash(new) == hash(_validated_update(comp, more, cid))
+        for name, value in component_props(new).items():
+            assert type(value) is type(getattr(_validated_update(comp, more, cid), name))

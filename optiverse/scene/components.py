@@ -237,7 +237,29 @@ def component_class(kind: str) -> type[Component]:
 
 def prop_specs(kind: str) -> dict[str, PropSpec]:
     """Property name to spec, in declaration order (common properties first)."""
-    return {a.name: a.metadata["spec"] for a in attrs.fields(component_class(kind))}
+    return dict(_SPECS[component_class(kind)])
+
+
+# Per kind, computed once: the specs and the (validated) defaults.  Building a
+# component through attrs would run every field's converter and validator
+# again after `_checked` has validated the values that changed; `_build` sets
+# the fields directly instead (the class is frozen and slotted), so each value
+# is checked exactly once.  tests/test_scene.py checks that both paths agree.
+_SPECS: dict[type[Component], dict[str, PropSpec]] = {
+    cls: {a.name: a.metadata["spec"] for a in attrs.fields(cls)} for cls in KINDS.values()
+}
+_DEFAULTS: dict[type[Component], dict[str, Any]] = {
+    cls: attrs.asdict(cls(), recurse=False) for cls in KINDS.values()
+}
+_setattr = object.__setattr__
+
+
+def _build(cls: type[Component], values: dict[str, Any]) -> Component:
+    """An instance of ``cls`` holding ``values`` (every field, each already valid)."""
+    comp = object.__new__(cls)
+    for name, value in values.items():
+        _setattr(comp, name, value)
+    return comp
 
 
 def validate_id(component_id: object) -> str:
@@ -255,7 +277,7 @@ def validate_id(component_id: object) -> str:
 
 
 def _checked(kind: str, props: Mapping[str, object], component: str | None) -> dict[str, Any]:
-    specs = prop_specs(kind)
+    specs = _SPECS[component_class(kind)]
     out: dict[str, Any] = {}
     for name, value in props.items():
         spec = specs.get(name)
@@ -274,14 +296,19 @@ def make_component(
     kind: str, props: Mapping[str, object], component: str | None = None
 ) -> Component:
     """A ``kind`` component from (possibly partial) ``props``; defaults fill the rest."""
-    return component_class(kind)(**_checked(kind, props, component))
+    cls = component_class(kind)
+    return _build(cls, {**_DEFAULTS[cls], **_checked(kind, props, component)})
 
 
 def update_component(
     comp: Component, props: Mapping[str, object], component: str | None = None
 ) -> Component:
     """``comp`` with ``props`` changed; every value is checked first."""
-    return attrs.evolve(comp, **_checked(comp.kind, props, component))
+    changed = _checked(comp.kind, props, component)
+    fields = _DEFAULTS.get(type(comp))
+    if fields is None:  # a subclass of a kind: let attrs build it
+        return attrs.evolve(comp, **changed)
+    return _build(type(comp), {name: changed.get(name, getattr(comp, name)) for name in fields})
 
 
 def component_props(comp: Component) -> dict[str, PropValue]:
