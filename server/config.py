@@ -64,7 +64,7 @@ class ServerConfig:
     snapshot_every: int = attrs.field(default=100, validator=_positive)
     # Sequenced entries kept in memory per session (for stale bases, `since`
     # and resubmits); older ones are read back from the store.
-    tail_size: int = attrs.field(default=128, validator=_positive)
+    tail_size: int = attrs.field(default=512, validator=_positive)
     # A session with no client stays loaded this long, so reconnects are cheap.
     idle_unload_seconds: float = attrs.field(default=300.0, validator=_positive)
     # A connection that sends no hello within this time is closed.

@@ -354,21 +354,26 @@ class Session:
         """Every entry after ``base`` up to the current head, from memory and the store.
 
         The store has what is committed; entries not yet committed are in
-        ``pending`` or the batch being committed, whatever the tail kept.  If
-        the tail moved on while reading, read again.
+        ``pending`` or the batch being committed, whatever the tail kept.  While
+        the store is read the session goes on, and entries sequenced meanwhile
+        may already have left the tail when the read returns: they are
+        committed by then, so the next round reads just those.
         """
         found = self.sequencer.ops_since(base)
         if found is not None:
             return found
-        for _attempt in range(3):
-            known = self._in_memory(base)
+        known = self._in_memory(base)
+        start = base
+        for _attempt in range(5):
             stop = min(self.durable_version, self.sequencer.tail_start)
-            if stop > base:
-                known.update((e.version, e) for e in await self.store.log(self.id, base, stop))
+            if stop > start:
+                known.update((e.version, e) for e in await self.store.log(self.id, start, stop))
             known.update(self._in_memory(base))
             head = self.sequencer.version
-            if all(v in known for v in range(base + 1, head + 1)):
+            missing = next((v for v in range(base + 1, head + 1) if v not in known), None)
+            if missing is None:
                 return [known[v] for v in range(base + 1, head + 1)]
+            start = missing - 1
         raise StoreError(f"entries after {base} of session {self.id} are missing")
 
     def _in_memory(self, base: int) -> dict[int, OpMsg]:

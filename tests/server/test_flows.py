@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.server.conftest import ServerProcess
+from tests.server.conftest import ServerFactory, ServerProcess
 from tests.server.wsclient import Client, lens, run, set_op
 
 
@@ -231,25 +231,26 @@ def test_joiner_during_a_burst_converges(shared_server: ServerProcess) -> None:
     run(go())
 
 
-def test_bases_and_since_older_than_the_in_memory_tail(shared_server: ServerProcess) -> None:
-    """The session keeps the last 128 entries in memory; older history comes from the store."""
+def test_bases_and_since_older_than_the_in_memory_tail(server_proc: ServerFactory) -> None:
+    """The session keeps the last 512 entries in memory; older history comes from the store."""
+    srv = server_proc(None, "--max-ops-per-second", "100000")
 
     async def go() -> None:
-        a = await Client.join(shared_server.url)
+        a = await Client.join(srv.url)
         await a.commit(lens("L1"))
         await a.commit(lens("L2"))
-        seqs = [await a.submit(set_op("L2", x_mm=i % 50), base=2) for i in range(200)]
+        seqs = [await a.submit(set_op("L2", x_mm=i % 50), base=2) for i in range(600)]
         for s in seqs:
             await a.expect("ack", seq=s)
-        b = await Client.join(shared_server.url, a.session, since=1)
-        assert [e["version"] for e in b.welcome["ops"]] == list(range(2, 203))
-        # b's edit was made at version 2: transformed past 200 sets of another component.
-        assert await b.commit(set_op("L1", y_mm=5), base=2) == 203
+        b = await Client.join(srv.url, a.session, since=1)
+        assert [e["version"] for e in b.welcome["ops"]] == list(range(2, 603))
+        # b's edit was made at version 2: transformed past 600 sets of another component.
+        assert await b.commit(set_op("L1", y_mm=5), base=2) == 603
         # ... and one on the same property made at version 3 loses to the later ones.
         v = await b.commit(set_op("L2", x_mm=42, y_mm=1), base=3)
         op = await a.expect("op", version=v)
         assert op["op"]["props"] == {"x_mm": 42.0, "y_mm": 1.0}
-        c = await Client.join(shared_server.url, a.session)
+        c = await Client.join(srv.url, a.session)
         comps = {x["id"]: x["props"] for x in c.welcome["snapshot"]["components"]}
         assert comps["L1"]["y_mm"] == 5.0 and comps["L2"]["x_mm"] == 42.0
         for x in (a, b, c):
