@@ -22,7 +22,7 @@ import attrs
 
 from optiverse.collab.messages import ErrorCode, OpMsg, Origin, User
 from optiverse.commands import Op, apply, transform_against
-from optiverse.commands.ops import Batch, Create
+from optiverse.commands.ops import Batch, Create, Delete, Noop, Set
 from optiverse.errors import OptiverseError
 from optiverse.scene import Scene
 
@@ -58,6 +58,26 @@ def _creates(op: Op) -> int:
     if isinstance(op, Batch):
         return sum(isinstance(o, Create) for o in op.ops)
     return int(isinstance(op, Create))
+
+
+def _relevant(op: Op, history: Iterable[OpMsg]) -> Iterable[Op]:
+    """The operations of ``history`` that can change ``op`` when it is transformed past them.
+
+    A Create, Delete or Set is transformed only by operations on its own id
+    (``transform`` returns it as it is past any other), and a busy session's
+    history is mostly other components: skipping them makes a submit with a
+    stale base cost what its conflicts cost, not what its lag costs.
+    """
+    ops = (e.op for e in history)
+    if not isinstance(op, Create | Delete | Set):
+        return ops
+    return (o for o in ops if _touches(o, op.id))
+
+
+def _touches(op: Op, component_id: str) -> bool:
+    if isinstance(op, Batch):
+        return any(_touches(o, component_id) for o in op.ops)
+    return not isinstance(op, Noop) and op.id == component_id
 
 
 class Sequencer:
@@ -130,7 +150,7 @@ class Sequencer:
         if len(history) != self.version - base:
             raise ValueError(f"history after base {base} is incomplete")
         try:
-            transformed = transform_against(op, (e.op for e in history))
+            transformed = transform_against(op, _relevant(op, history))
             if len(self.scene) + _creates(transformed) > self.max_components:
                 return Rejected(
                     ErrorCode.SCENE_FULL,

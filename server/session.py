@@ -21,11 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import State
 
 from optiverse.collab.messages import (
@@ -43,6 +46,7 @@ from optiverse.collab.messages import (
     User,
     Welcome,
     encode,
+    encode_entry,
 )
 from optiverse.commands import apply, invert
 from optiverse.scene import Scene
@@ -78,17 +82,60 @@ def send_texts(ws: ServerConnection, texts: Sequence[bytes]) -> None:
     fan-out.  A connection that is closing or sending a fragmented message
     (we never do) is skipped, as ``websockets.broadcast`` does.
     """
-    if not texts or ws.protocol.state is not State.OPEN or ws.send_in_progress is not None:
+    protocol = ws.protocol
+    if (
+        not texts
+        or protocol.state is not State.OPEN
+        or ws.send_in_progress is not None
+        or protocol.expect_continuation_frame
+    ):
         return
     transport = ws.transport
-    for text in texts:
-        ws.protocol.send_text(text)
-    transport.write(b"".join(ws.protocol.data_to_send()))
+    writes = protocol.data_to_send()  # normally empty: websockets flushes as it goes
+    deflate = None
+    for extension in protocol.extensions:
+        if isinstance(extension, PerMessageDeflate):
+            deflate = extension
+    if deflate is None:
+        writes.extend(map(_frame, texts))
+    else:
+        writes.extend(_deflated(deflate, texts))
+    transport.write(b"".join(writes))
     if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
         log.warning("closing %s: more than %d bytes unsent", ws.remote_address, MAX_WRITE_BUFFER)
         task = asyncio.get_running_loop().create_task(ws.close(CloseCode.POLICY, "client too slow"))
         _background.add(task)
         task.add_done_callback(_background.discard)
+
+
+def _frame(data: bytes, rsv1: int = 0) -> bytes:
+    """One final, unmasked text frame (a server's frames are never masked)."""
+    head = 0x81 | rsv1
+    size = len(data)
+    if size < 126:
+        return bytes((head, size)) + data
+    if size < 65536:
+        return struct.pack("!BBH", head, 126, size) + data
+    return struct.pack("!BBQ", head, 127, size) + data
+
+
+def _deflated(ext: PerMessageDeflate, texts: Sequence[bytes]) -> list[bytes]:
+    """``texts`` as permessage-deflate frames, with the connection's own compressor.
+
+    What ``Frame.serialize`` does through ``PerMessageDeflate.encode``, without
+    a Frame object and three function calls per message: the compressor's
+    state stays websockets' own, so its own sends remain valid.
+    """
+    out = []
+    for data in texts:
+        if ext.local_no_context_takeover:
+            encoder = zlib.compressobj(wbits=-ext.local_max_window_bits, **ext.compress_settings)
+        else:
+            encoder = ext.encoder
+        payload = encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)
+        # A sync flush ends with 00 00 ff ff, which the receiver adds back.
+        out.append(_frame(payload[:-4], 0x40))
+    return out
 
 
 class TokenBucket:
@@ -399,6 +446,7 @@ class Session:
         ):
             result = Duplicate(logged)
         if isinstance(result, Accepted):
+            encode_entry(result.entry)  # once, here: the store's thread and _deliver reuse it
             self.pending.append((result.entry, member, received))
             self._kick.set()
         elif isinstance(result, Duplicate):
@@ -473,7 +521,7 @@ class Session:
         """Acks to the senders, ops to everyone else: one write per connection, version order."""
         out: dict[ServerConnection, list[bytes]] = {ws: [] for ws in self.members}
         for entry, sender, received in batch:
-            op_text = encode(entry).encode()
+            op_text = encode_entry(entry).text.encode()
             sender_ws = sender.ws if sender is not None else None
             for ws, frames in out.items():
                 if ws is sender_ws:

@@ -33,9 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from optiverse.collab.messages import OpMsg, User
+from optiverse.collab.messages import OpMsg, User, encoded_entry
 from optiverse.commands.ops import Op
-from optiverse.wire import dumps, structure, unstructure
+from optiverse.wire import structure
 from server.store import (
     SessionExists,
     SessionMeta,
@@ -120,15 +120,17 @@ def _entry(row: tuple[int, str, int, str, str, float, str]) -> OpMsg:
 
 
 def _row(session: str, entry: OpMsg) -> tuple[Any, ...]:
+    # The session encoded the entry once for its broadcast; reuse that JSON.
+    encoded = encoded_entry(entry)
     return (
         session,
         entry.version,
         entry.client,
         entry.seq,
-        json.dumps(unstructure(entry.user), separators=(",", ":")),
+        encoded.user_json,
         entry.origin,
         entry.time,
-        dumps(entry.op, Op),
+        encoded.op_json,
     )
 
 

@@ -10,14 +10,16 @@ or raise :class:`ProtocolError` with an error code and a clear message.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
-from typing import Any, Literal, cast
+from collections import OrderedDict
+from typing import Any, Literal, NamedTuple, cast
 
 import attrs
 from cattrs.strategies import configure_tagged_union
 
-from optiverse.commands.ops import Op
+from optiverse.commands.ops import Op, Set
 from optiverse.wire import WireError, converter, dumps, structure
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "Ack",
     "ClientMessage",
     "CloseCode",
+    "EntryText",
     "ErrorCode",
     "ErrorMsg",
     "Hello",
@@ -42,6 +45,8 @@ __all__ = [
     "decode_client",
     "decode_server",
     "encode",
+    "encode_entry",
+    "encoded_entry",
 ]
 
 PROTOCOL_VERSION = 1
@@ -251,8 +256,86 @@ configure_tagged_union(
 
 def encode(message: ClientMessage | ServerMessage) -> str:
     """JSON text of a message, tagged with its type."""
-    union = ClientMessage if type(message) in _CLIENT_TAGS else ServerMessage
+    kind = type(message)
+    if kind is OpMsg:
+        return encode_entry(cast(OpMsg, message)).text
+    if kind is Ack:
+        ack = cast(Ack, message)
+        if type(ack.seq) is int and type(ack.version) is int:
+            return f'{{"seq":{ack.seq},"version":{ack.version},"type":"ack"}}'
+    union = ClientMessage if kind in _CLIENT_TAGS else ServerMessage
     return dumps(message, union)
+
+
+# --- the hot path: one op entry encoded once ------------------------------------
+#
+# The server encodes every sequenced entry twice over: as the ``op`` message it
+# broadcasts and as the row it logs (the user's and the operation's JSON).  The
+# generic route (cattrs unstructure, then json.dumps) costs tens of
+# microseconds per entry; an entry holding a Set, the common case by far, is
+# written out directly here, with exactly the same text, and the result is kept
+# for the store's writer thread.  tests/server/test_fast_paths.py checks both agree.
+
+_compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+class EntryText(NamedTuple):
+    """An entry's ``op`` message text and the JSON of its user and of its operation."""
+
+    text: str
+    user_json: str
+    op_json: str
+
+
+@functools.lru_cache(maxsize=256)
+def _user_json(user: User) -> str:
+    return _compact({"id": user.id, "name": user.name, "color": user.color})
+
+
+def _op_json(op: Op) -> str:
+    if type(op) is Set:
+        return _compact({"id": op.id, "props": op.props, "old": op.old, "type": "set"})
+    return dumps(op, Op)
+
+
+# id(entry) -> (entry, its text); holding the entry keeps its id from being reused.
+# Only encode_entry (on the event loop) inserts; other threads only read.
+_ENCODED: OrderedDict[int, tuple[OpMsg, EntryText]] = OrderedDict()
+_ENCODED_MAX = 4096
+
+
+def encode_entry(entry: OpMsg, *, remember: bool = True) -> EntryText:
+    """The ``op`` message of ``entry`` (``encode(entry)``) and its parts, computed once."""
+    hit = _ENCODED.get(id(entry))
+    if hit is not None and hit[0] is entry:
+        return hit[1]
+    if (
+        type(entry.version) is not int
+        or type(entry.seq) is not int
+        or type(entry.time) is not float
+        or entry.origin not in ("edit", "undo", "redo")
+        or type(entry.user) is not User
+    ):
+        text = dumps(entry, ServerMessage)
+        return EntryText(text, dumps(entry.user), dumps(entry.op, Op))
+    user_json = _user_json(entry.user)
+    op_json = _op_json(entry.op)
+    text = (
+        f'{{"version":{entry.version},"client":{_compact(entry.client)},"seq":{entry.seq},'
+        f'"user":{user_json},"op":{op_json},"origin":"{entry.origin}",'
+        f'"time":{_compact(entry.time)},"type":"op"}}'
+    )
+    out = EntryText(text, user_json, op_json)
+    if remember:
+        _ENCODED[id(entry)] = (entry, out)
+        while len(_ENCODED) > _ENCODED_MAX:
+            _ENCODED.popitem(last=False)
+    return out
+
+
+def encoded_entry(entry: OpMsg) -> EntryText:
+    """Like :func:`encode_entry`, safe from any thread: it never changes the memo."""
+    return encode_entry(entry, remember=False)
 
 
 def _decode(text: str | bytes, union: Any, tags: dict[type, str]) -> Any:
@@ -268,12 +351,65 @@ def _decode(text: str | bytes, union: Any, tags: dict[type, str]) -> Any:
             ErrorCode.UNKNOWN_TYPE,
             f"unknown message type {tag!r}; expected one of {', '.join(sorted(tags.values()))}",
         )
+    if tag == "submit" and union is ClientMessage:
+        fast = _fast_submit(data)
+        if fast is not None:
+            return fast
     seq = data.get("seq") if isinstance(data.get("seq"), int) else None
     try:
         return structure(data, union, f"{tag} message")
     except WireError as exc:
         code = ErrorCode.INVALID_OP if "@ $.op" in str(exc) else ErrorCode.INVALID_MESSAGE
         raise ProtocolError(code, str(exc), seq) from None
+
+
+_SUBMIT_KEYS = frozenset(("type", "seq", "base", "op", "origin"))
+_SET_KEYS = frozenset(("type", "id", "props", "old"))
+_ORIGINS = frozenset(("edit", "undo", "redo"))
+_PROP_CLASSES = frozenset((str, int, float, bool, type(None)))
+
+
+def _props(value: object) -> dict[str, Any] | None:
+    if type(value) is not dict:
+        return None
+    for key, item in value.items():
+        if type(key) is not str or item.__class__ not in _PROP_CLASSES:
+            return None
+    return value
+
+
+def _fast_submit(data: dict[str, Any]) -> Submit | None:
+    """A ``submit`` of a Set decoded without the generic converter, or None.
+
+    None means "not this simple case or not valid": the converter then decodes
+    it (and words any error).  Whatever this accepts, the converter decodes to
+    an equal Submit (tests/server/test_fast_paths.py checks that).
+    """
+    if not data.keys() <= _SUBMIT_KEYS:
+        return None
+    seq, base, op = data.get("seq"), data.get("base"), data.get("op")
+    origin = data.get("origin", "edit")
+    if (
+        type(seq) is not int
+        or type(base) is not int
+        or seq < 0
+        or base < 0
+        or type(origin) is not str
+        or origin not in _ORIGINS
+        or type(op) is not dict
+        or op.get("type") != "set"
+        or not op.keys() <= _SET_KEYS
+        or type(op.get("id")) is not str
+    ):
+        return None
+    props = _props(op.get("props"))
+    old = _props(op.get("old", {}))
+    if props is None or old is None:
+        return None
+    try:
+        return Submit(seq, base, Set(op["id"], props, old), cast(Origin, origin))
+    except (ValueError, TypeError):  # InvalidOperation is a ValueError
+        return None
 
 
 def decode_client(text: str | bytes) -> ClientMessage:

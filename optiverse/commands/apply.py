@@ -7,7 +7,7 @@ specific error and leaves the scene as it was.
 
 from __future__ import annotations
 
-from optiverse.commands.ops import Batch, Create, Delete, LeafOp, Noop, Op, Set
+from optiverse.commands.ops import Batch, Create, Delete, LeafOp, Noop, Op, Props, Set
 from optiverse.errors import ComponentExists, InvalidOperation, UnknownComponent
 from optiverse.scene.components import (
     Component,
@@ -45,12 +45,29 @@ def apply(scene: Scene, op: Op) -> Op:
         comp = _existing(scene, op.id)
         new = update_component(comp, op.props, op.id)
         scene.components[op.id] = new
-        return Set(
+        return _set_of(
             op.id,
             {k: getattr(new, k) for k in op.props},
             {k: getattr(comp, k) for k in op.props},
         )
     return _apply_batch(scene, op)
+
+
+_setattr = object.__setattr__
+
+
+def _set_of(component_id: str, props: Props, old: Props) -> Set:
+    """``Set(component_id, props, old)`` without re-running its validators.
+
+    Only for what ``apply`` builds from a valid Set: the same id, the same
+    non-empty keys in both dicts, values the scene accepted.  This runs for
+    every applied move; tests/server/test_fast_paths.py checks it equals ``Set(...)``.
+    """
+    out = object.__new__(Set)
+    _setattr(out, "id", component_id)
+    _setattr(out, "props", props)
+    _setattr(out, "old", old)
+    return out
 
 
 def _apply_batch(scene: Scene, batch: Batch) -> Batch:
