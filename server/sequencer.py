@@ -99,6 +99,11 @@ class Sequencer:
         # client id -> (last seq sequenced, its version): what makes resubmits idempotent.
         self.client_seqs: dict[str, tuple[int, int]] = dict(client_seqs or {})
         self.max_components = max_components
+        # component id -> the last version that touched it, for versions after
+        # `_touched_from`: a Create/Delete/Set whose id nobody touched since its
+        # base needs no transform at all (the common case of a busy session).
+        self._touched: dict[str, int] = {}
+        self._touched_from = version
         if self.tail and self.tail[-1].version != version:
             raise ValueError("the tail must end at the sequencer's version")
 
@@ -141,14 +146,19 @@ class Sequencer:
             return Rejected(
                 ErrorCode.BASE_AHEAD, f"base {base} is ahead of the session version {self.version}"
             )
+        untouched = (
+            isinstance(op, Create | Delete | Set)
+            and base >= self._touched_from
+            and self._touched.get(op.id, 0) <= base
+        )
         if history is None:
             if self.needs_history(base):
                 raise ValueError(f"base {base} is older than the tail; pass history")
-            history = self._tail_after(base)
+            history = [] if untouched else self._tail_after(base)
         else:
             history = [e for e in history if e.version > base]
-        if len(history) != self.version - base:
-            raise ValueError(f"history after base {base} is incomplete")
+            if len(history) != self.version - base:
+                raise ValueError(f"history after base {base} is incomplete")
         try:
             transformed = transform_against(op, _relevant(op, history))
             if len(self.scene) + _creates(transformed) > self.max_components:
@@ -171,6 +181,9 @@ class Sequencer:
         )
         self.tail.append(entry)
         self.client_seqs[client] = (seq, self.version)
+        for item in effective.ops if isinstance(effective, Batch) else (effective,):
+            if not isinstance(item, Noop):
+                self._touched[item.id] = self.version
         return Accepted(entry)
 
     def _tail_after(self, version: int) -> list[OpMsg]:
@@ -185,6 +198,9 @@ class Sequencer:
         """Drop all but the newest ``keep`` entries from memory (an idle session's tail)."""
         while len(self.tail) > keep:
             self.tail.popleft()
+        if not keep:
+            self._touched.clear()
+            self._touched_from = self.version
 
     def ops_since(self, version: int) -> list[OpMsg] | None:
         """The entries after ``version`` if they are all in memory, else None."""

@@ -277,6 +277,7 @@ def encode(message: ClientMessage | ServerMessage) -> str:
 # for the store's writer thread.  tests/server/test_fast_paths.py checks both agree.
 
 _compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
 
 
 class EntryText(NamedTuple):
@@ -290,6 +291,11 @@ class EntryText(NamedTuple):
 @functools.lru_cache(maxsize=256)
 def _user_json(user: User) -> str:
     return _compact({"id": user.id, "name": user.name, "color": user.color})
+
+
+def _number(value: float) -> str:
+    # json.dumps writes a finite float as its repr; _compact refuses NaN and infinities.
+    return repr(value) if value - value == 0.0 else _compact(value)
 
 
 def _op_json(op: Op) -> str:
@@ -315,15 +321,16 @@ def encode_entry(entry: OpMsg, *, remember: bool = True) -> EntryText:
         or type(entry.time) is not float
         or entry.origin not in ("edit", "undo", "redo")
         or type(entry.user) is not User
+        or type(entry.client) is not str
     ):
         text = dumps(entry, ServerMessage)
         return EntryText(text, dumps(entry.user), dumps(entry.op, Op))
     user_json = _user_json(entry.user)
     op_json = _op_json(entry.op)
     text = (
-        f'{{"version":{entry.version},"client":{_compact(entry.client)},"seq":{entry.seq},'
+        f'{{"version":{entry.version},"client":{_quote(entry.client)},"seq":{entry.seq},'
         f'"user":{user_json},"op":{op_json},"origin":"{entry.origin}",'
-        f'"time":{_compact(entry.time)},"type":"op"}}'
+        f'"time":{_number(entry.time)},"type":"op"}}'
     )
     out = EntryText(text, user_json, op_json)
     if remember:

@@ -25,7 +25,7 @@ from optiverse.collab.messages import (
 from optiverse.commands import Op, Set, apply, transform_against
 from optiverse.scene import Scene
 from optiverse.wire import WireError, dumps, structure, unstructure
-from server.sequencer import _relevant
+from server.sequencer import Accepted, Sequencer, _relevant
 from tests.strategies import ops, scenes
 
 _GOOD_VALUES = st.none() | st.booleans() | st.integers(-5, 10**20) | st.floats(allow_nan=False)
@@ -140,3 +140,24 @@ def test_skipping_unrelated_history_transforms_the_same(data: st.DataObject, sce
     mine = data.draw(ops(base, fresh=["n0", "n1"]))
     everything = transform_against(mine, (e.op for e in history))
     assert transform_against(mine, _relevant(mine, history)) == everything
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), scene=scenes(max_size=3))
+def test_the_touched_index_sequences_like_a_full_transform(
+    data: st.DataObject, scene: Scene
+) -> None:
+    """A submit whose id nobody touched since its base skips the transform: same outcome."""
+    fast = Sequencer(scene.copy(), 0)
+    full = Sequencer(scene.copy(), 0)
+    full._touched_from = 10**9  # never trusts the index: always transforms past the history
+    views = [scene.copy()]  # the scene at each version, what a client at that base saw
+    user = User("ann", "Ann")
+    for seq in range(1, data.draw(st.integers(1, 8)) + 1):
+        base = data.draw(st.integers(0, fast.version))
+        op = data.draw(ops(views[base], fresh=[f"n{seq}", "n0"]))
+        results = [s.submit("c", seq, base, op, user, now=1.0) for s in (fast, full)]
+        assert results[0] == results[1]
+        if isinstance(results[0], Accepted):
+            views.append(fast.scene.copy())
+        assert fast.scene == full.scene
