@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,13 +90,17 @@ class Server:
 
 
 def load(*args: str) -> dict[str, Any]:
+    """Run the load generator; its JSON result plus its CPU time (``cpu_seconds``)."""
     cmd = [sys.executable, str(LOAD), *args]
     if PIN:
         cmd = ["taskset", "-c", "1", *cmd]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{out.stderr}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["cpu_seconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
 
 
@@ -105,32 +111,47 @@ def load_async(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def bench_throughput(tmp: Path, seconds: float) -> None:
+def bench_throughput(tmp: Path, seconds: float, windows: list[int], repeat: int) -> None:
     print("\n== sustained throughput: one session, 10 clients (sequenced + persisted + broadcast)")
-    for window in (1, 2, 4):
-        srv = Server(tmp, "--max-ops-per-second", "1000000")
-        before = srv.metrics()
-        cpu0 = srv.cpu_seconds()
-        r = load(
-            "throughput",
-            srv.url,
-            "--clients",
-            "10",
-            "--seconds",
-            str(seconds),
-            "--window",
-            str(window),
-        )
-        after = srv.metrics()
-        cpu = srv.cpu_seconds() - cpu0
-        srv.stop()
-        commits = after["optiverse_commit_seconds_count"] - before["optiverse_commit_seconds_count"]
-        ops = after["optiverse_ops_sequenced_total"] - before["optiverse_ops_sequenced_total"]
+    print("   (window = submits each client keeps in flight, each with its own seq and base)")
+    rates: dict[int, list[int]] = {w: [] for w in windows}
+    for run in range(repeat):
+        for window in windows:
+            load_before = os.getloadavg()[0]
+            srv = Server(tmp, "--max-ops-per-second", "1000000")
+            before = srv.metrics()
+            cpu0 = srv.cpu_seconds()
+            r = load(
+                "throughput",
+                srv.url,
+                "--clients",
+                "10",
+                "--seconds",
+                str(seconds),
+                "--window",
+                str(window),
+            )
+            after = srv.metrics()
+            cpu = srv.cpu_seconds() - cpu0
+            srv.stop()
+            commits = (
+                after["optiverse_commit_seconds_count"] - before["optiverse_commit_seconds_count"]
+            )
+            ops = after["optiverse_ops_sequenced_total"] - before["optiverse_ops_sequenced_total"]
+            rates[window].append(r["ops_per_second"])
+            print(
+                f"  [{run + 1}] window {window:>2}: {r['ops_per_second']:>5} ops/s acked "
+                f"(mean in flight {r['mean_in_flight_per_client']}/client), "
+                f"{r['deliveries_per_second']:>6} deliveries/s, ack p50 {r['ack_p50_ms']} ms "
+                f"p99 {r['ack_p99_ms']} ms, {ops / max(commits, 1):.1f} ops/commit, "
+                f"server CPU {cpu / r['seconds'] * 100:.0f}% of a core (generator "
+                f"{r['cpu_seconds'] / r['seconds'] * 100:.0f}% incl. setup), errors {r['errors']}, "
+                f"load {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
+            )
+    if repeat > 1:
         print(
-            f"  window {window:>2} in flight/client: {r['ops_per_second']:>6} ops/s acked, "
-            f"{r['deliveries_per_second']:>6} op deliveries/s, {ops / max(commits, 1):.1f} ops "
-            f"per commit, server CPU {cpu / r['seconds'] * 100:.0f}% of a core, "
-            f"errors {r['errors']}"
+            "  median ops/s: "
+            + ", ".join(f"window {w}: {statistics.median(v):.0f}" for w, v in rates.items())
         )
 
 
@@ -265,6 +286,12 @@ def main() -> None:
     p.add_argument("which", nargs="*", default=["throughput", "latency", "memory", "drag"])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--sessions", type=int, default=1000)
+    p.add_argument(
+        "--windows",
+        default="1,4,8",
+        help="throughput: comma-separated submits in flight per client (default 1,4,8)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="throughput: runs of each window")
     a = p.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, pinned: {PIN}")
     with tempfile.TemporaryDirectory(prefix="bench-server-") as d:
@@ -274,7 +301,8 @@ def main() -> None:
             work = tmp / name
             work.mkdir()
             if name == "throughput":
-                bench_throughput(work, a.seconds)
+                windows = [int(w) for w in a.windows.split(",")]
+                bench_throughput(work, a.seconds, windows, a.repeat)
             elif name == "latency":
                 bench_latency(work, a.seconds)
             elif name == "memory":
