@@ -47,6 +47,8 @@ from optiverse.collab.messages import (
     Welcome,
     encode,
     encode_entry,
+    forget_entry,
+    remember_entry,
 )
 from optiverse.commands import apply, invert
 from optiverse.scene import Scene
@@ -446,7 +448,7 @@ class Session:
         ):
             result = Duplicate(logged)
         if isinstance(result, Accepted):
-            encode_entry(result.entry)  # once, here: the store's thread and _deliver reuse it
+            remember_entry(result.entry)  # encoded once: the store's thread and _deliver reuse it
             self.pending.append((result.entry, member, received))
             self._kick.set()
         elif isinstance(result, Duplicate):
@@ -522,6 +524,7 @@ class Session:
         out: dict[ServerConnection, list[bytes]] = {ws: [] for ws in self.members}
         for entry, sender, received in batch:
             op_text = encode_entry(entry).text.encode()
+            forget_entry(entry)
             sender_ws = sender.ws if sender is not None else None
             for ws, frames in out.items():
                 if ws is sender_ws:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from optiverse.collab.messages import OpMsg, User, encoded_entry
+from optiverse.collab.messages import OpMsg, User, encode_entry
 from optiverse.commands.ops import Op
 from optiverse.wire import structure
 from server.store import (
@@ -121,7 +121,7 @@ def _entry(row: tuple[int, str, int, str, str, float, str]) -> OpMsg:
 
 def _row(session: str, entry: OpMsg) -> tuple[Any, ...]:
     # The session encoded the entry once for its broadcast; reuse that JSON.
-    encoded = encoded_entry(entry)
+    encoded = encode_entry(entry)
     return (
         session,
         entry.version,

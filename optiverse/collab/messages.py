@@ -46,7 +46,8 @@ __all__ = [
     "decode_server",
     "encode",
     "encode_entry",
-    "encoded_entry",
+    "forget_entry",
+    "remember_entry",
 ]
 
 PROTOCOL_VERSION = 1
@@ -304,14 +305,15 @@ def _op_json(op: Op) -> str:
     return dumps(op, Op)
 
 
-# id(entry) -> (entry, its text); holding the entry keeps its id from being reused.
-# Only encode_entry (on the event loop) inserts; other threads only read.
+# id(entry) -> (entry, its text), from sequencing until the entry is delivered;
+# holding the entry keeps its id from being reused.  Only remember_entry and
+# forget_entry (the event loop) change it; other threads only read it.
 _ENCODED: OrderedDict[int, tuple[OpMsg, EntryText]] = OrderedDict()
-_ENCODED_MAX = 4096
+_ENCODED_MAX = 4096  # a bound in case entries are never forgotten (a failed session)
 
 
-def encode_entry(entry: OpMsg, *, remember: bool = True) -> EntryText:
-    """The ``op`` message of ``entry`` (``encode(entry)``) and its parts, computed once."""
+def encode_entry(entry: OpMsg) -> EntryText:
+    """The ``op`` message of ``entry`` (``encode(entry)``) and its parts; safe from any thread."""
     hit = _ENCODED.get(id(entry))
     if hit is not None and hit[0] is entry:
         return hit[1]
@@ -332,17 +334,21 @@ def encode_entry(entry: OpMsg, *, remember: bool = True) -> EntryText:
         f'"user":{user_json},"op":{op_json},"origin":"{entry.origin}",'
         f'"time":{_number(entry.time)},"type":"op"}}'
     )
-    out = EntryText(text, user_json, op_json)
-    if remember:
-        _ENCODED[id(entry)] = (entry, out)
-        while len(_ENCODED) > _ENCODED_MAX:
-            _ENCODED.popitem(last=False)
+    return EntryText(text, user_json, op_json)
+
+
+def remember_entry(entry: OpMsg) -> EntryText:
+    """Encode ``entry`` now and keep the result for later ``encode_entry`` calls (any thread)."""
+    out = encode_entry(entry)
+    _ENCODED[id(entry)] = (entry, out)
+    while len(_ENCODED) > _ENCODED_MAX:
+        _ENCODED.popitem(last=False)
     return out
 
 
-def encoded_entry(entry: OpMsg) -> EntryText:
-    """Like :func:`encode_entry`, safe from any thread: it never changes the memo."""
-    return encode_entry(entry, remember=False)
+def forget_entry(entry: OpMsg) -> None:
+    """Drop what :func:`remember_entry` kept for ``entry``."""
+    _ENCODED.pop(id(entry), None)
 
 
 def _decode(text: str | bytes, union: Any, tags: dict[type, str]) -> Any:

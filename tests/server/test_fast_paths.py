@@ -20,7 +20,8 @@ from optiverse.collab.messages import (
     decode_client,
     encode,
     encode_entry,
-    encoded_entry,
+    forget_entry,
+    remember_entry,
 )
 from optiverse.commands import Op, Set, apply, transform_against
 from optiverse.scene import Scene
@@ -107,11 +108,14 @@ def test_entry_encoding_agrees_with_the_converter(
     )
     generic = dumps(entry, ServerMessage)
     assert encode(entry) == generic
-    assert encode_entry(entry).text == generic  # remembered
-    parts = encoded_entry(entry)
+    parts = encode_entry(entry)
     assert parts.text == generic
     assert parts.op_json == dumps(op, Op)
     assert parts.user_json == json.dumps(unstructure(user), separators=(",", ":"))
+    assert remember_entry(entry) == parts
+    assert encode_entry(entry) is encode_entry(entry)  # remembered
+    forget_entry(entry)
+    assert encode_entry(entry) is not encode_entry(entry)
     ack = Ack(entry.seq, entry.version)
     assert encode(ack) == dumps(ack, ServerMessage)
 
