@@ -171,10 +171,13 @@ class _DragCommand(OpCommand):
     """
 
     MERGE_ID = -1
+    VERB = ""  # the Edit-menu verb: "Move", "Rotate"
 
     def __init__(
-        self, target: EditTarget, op: Op, selection: Sequence[str], *, final: bool, text: str
+        self, target: EditTarget, op: Op, selection: Sequence[str], *, final: bool
     ) -> None:
+        n = len(selection)
+        text = f"{self.VERB} component" if n == 1 else f"{self.VERB} {n} components"
         super().__init__(target, op, text)
         self.selection = tuple(selection)
         self.final = final
@@ -214,34 +217,12 @@ class _DragCommand(OpCommand):
 
 class MoveComponentsCommand(_DragCommand):
     MERGE_ID = 0x4D4F5645  # "MOVE"
-
-    def __init__(
-        self, target: EditTarget, op: Op, selection: Sequence[str], *, final: bool
-    ) -> None:
-        n = len(selection)
-        super().__init__(
-            target,
-            op,
-            selection,
-            final=final,
-            text="Move component" if n == 1 else f"Move {n} components",
-        )
+    VERB = "Move"
 
 
 class RotateComponentsCommand(_DragCommand):
     MERGE_ID = 0x524F5441  # "ROTA"
-
-    def __init__(
-        self, target: EditTarget, op: Op, selection: Sequence[str], *, final: bool
-    ) -> None:
-        n = len(selection)
-        super().__init__(
-            target,
-            op,
-            selection,
-            final=final,
-            text="Rotate component" if n == 1 else f"Rotate {n} components",
-        )
+    VERB = "Rotate"
 
 
 class BatchCommand(OpCommand):
