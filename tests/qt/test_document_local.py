@@ -183,3 +183,11 @@ def test_in_a_session_open_and_new_are_refused_and_remote_edits_mark_modified(
     assert ann.undo()
     assert ann.undo()  # my add from before sharing is still undoable
     assert lens not in ann.scene
+
+
+def test_drag_entries_name_their_verb_and_count(doc: SceneDocument) -> None:
+    a, b = doc.add_components([("lens", {}), ("mirror", {})])
+    doc.move_components([a], 1.0, 0.0, final=True)
+    assert doc.undo_stack.undoText() == "Move component"
+    doc.rotate_components([a, b], 5.0, final=True)
+    assert doc.undo_stack.undoText() == "Rotate 2 components"
