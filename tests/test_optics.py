@@ -448,17 +448,22 @@ def test_hit_search_skips_the_element_just_left_and_breaks_ties_low() -> None:
         c=Block(30.0, 0.0, 0.0, 20.0),
     )
     elements = prepare(scene).elements
-    # x, y, dx, dy: two rays towards the mirrors, one starting on them.
-    rays = np.array([[0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [10.0, 1.0, 1.0, 0.0]])
+    # Rows x, y, dx, dy (column-major, as the tracer keeps rays): two rays towards
+    # the mirrors, one starting on them.
+    rays = np.array([[0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [10.0, 1.0, 1.0, 0.0]]).T
     for cells in (0, 1 << 30):
         finder = hits.HitFinder(elements, 1e-6, dense_max_cells=cells)
-        j, t, s = finder.nearest(rays, None)
-        assert j.tolist() == [0, 0, 2]  # a tie goes to the lower index; t = 0 is no hit
-        assert t.tolist() == [10.0, 10.0, 20.0]
-        assert s[0] == pytest.approx(0.55)
-        j, t, _ = finder.nearest(rays, np.array([1, 0, 0]))
-        assert j.tolist() == [0, 1, 2]
-        assert t.tolist() == [10.0, 10.0, 20.0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            j, t, s = finder.nearest(rays, None)
+            assert j.tolist() == [0, 0, 2]  # a tie goes to the lower index; t = 0 is no hit
+            assert t.tolist() == [10.0, 10.0, 20.0]
+            assert s[0] == pytest.approx(0.55)
+            j, t, _ = finder.nearest(rays, np.array([1, 0, 0]))
+            assert j.tolist() == [0, 1, 2]
+            assert t.tolist() == [10.0, 10.0, 20.0]
+            # A ray that misses every element reports a distance of at least MISS.
+            _, t, _ = finder.nearest(np.array([[0.0], [50.0], [1.0], [0.0]]), None)
+            assert t[0] >= hits.MISS
 
 
 def test_branches_share_the_path_length_and_interaction_budget_of_their_source() -> None:

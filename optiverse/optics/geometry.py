@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["fan", "perpendicular", "unit", "units"]
+__all__ = ["fan", "perpendicular", "unit", "unit_rows", "units"]
 
 _QUARTERS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
 
@@ -28,12 +28,20 @@ def unit(angle_deg: float) -> tuple[float, float]:
 
 def units(angles_deg: NDArray[np.float64]) -> NDArray[np.float64]:
     """(n, 2) unit vectors at ``angles_deg``; like :func:`unit`, exact at multiples of 90."""
+    return unit_rows(angles_deg).T
+
+
+def unit_rows(angles_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(2, n) rows cos, sin of ``angles_deg``; like :func:`unit`, exact at multiples of 90."""
     rad = np.radians(angles_deg)
-    out = np.stack((np.cos(rad), np.sin(rad)), axis=1)
-    quarter, rest = np.divmod(angles_deg, 90.0)
-    exact = rest == 0.0
-    if exact.any():
-        out[exact] = _QUARTERS[quarter[exact].astype(np.int64) % 4]
+    out = np.empty((2, len(rad)))
+    np.cos(rad, out=out[0])
+    np.sin(rad, out=out[1])
+    # fmod is exact, so it is zero exactly at the multiples of 90.
+    if not np.fmod(angles_deg, 90.0).all():
+        exact = np.fmod(angles_deg, 90.0) == 0.0
+        quarter = np.floor_divide(angles_deg[exact], 90.0).astype(np.int64) % 4
+        out[:, exact] = _QUARTERS[quarter].T
     return out
 
 

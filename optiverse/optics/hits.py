@@ -18,12 +18,14 @@ within half the element's length of the element's centre. Only the survivors
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.typing import NDArray
 
 from optiverse.optics.prepare import Elements
 
-__all__ = ["HitFinder"]
+__all__ = ["MISS", "HitFinder"]
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -45,11 +47,59 @@ _CULL_SLACK_MM = 1e-6
 _CULL_SLACK_REL = 1e-9
 
 
+class _Workspace(threading.local):
+    """Work arrays reused across calls and traces, one set per thread.
+
+    Fresh (rays x elements) temporaries cost an ``mmap`` and a page fault per
+    page each once they pass glibc's mmap threshold (128 KiB); at a few thousand
+    cells that cost more than the arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self.cells = 0
+        self.f = np.empty((_F_ROWS, 0))
+        self.b = np.empty((_B_ROWS, 0), dtype=bool)
+        self.owner: HitFinder | None = None
+        self.tiled_rays = 0
+        # Row views by cell count: unpacking 16 rows costs more than the use of some.
+        self.views: dict[int, tuple[list[F64], list[NDArray[np.bool_]]]] = {}
+        self.row_base: dict[int, I64] = {}
+
+    def arrays(self, cells: int) -> tuple[list[F64], list[NDArray[np.bool_]]]:
+        views = self.views.get(cells)
+        if views is None:
+            if cells > self.cells:
+                self.cells = max(cells, 2 * self.cells)
+                self.f = np.empty((_F_ROWS, self.cells))
+                self.b = np.empty((_B_ROWS, self.cells), dtype=bool)
+                self.owner = None
+                self.views.clear()
+            views = self.views[cells] = (list(self.f[:, :cells]), list(self.b[:, :cells]))
+        return views
+
+    def rows(self, k: int, m: int) -> I64:
+        """``arange(k) * m``: where each ray's cells start."""
+        base = self.row_base.get(m)
+        if base is None or len(base) < k:
+            base = self.row_base[m] = np.arange(max(k, 256), dtype=np.int64) * m
+        return base[:k]
+
+
+# Float rows: 0-3 the elements' ax, ay, ex, ey repeated for every ray, 4-7 the
+# rays' px, py, dx, dy repeated for every element, then denom, rx, ry, t, s,
+# tmp, penalty, dist.
+_F_ROWS = 16
+# Distances at or beyond this are "no hit"; coordinates are bounded far below it.
+MISS = 1e300
+_B_ROWS = 2
+_WORK = _Workspace()
+
+
 class HitFinder:
     """Finds, for a batch of rays, the nearest element each one hits.
 
-    Holds work buffers reused across calls: fresh (rays x elements) temporaries
-    on every call cost page faults that can outweigh the arithmetic.
+    Rays come column-major, as the tracer keeps them: ``rays`` is (>= 4, R) with
+    rows x, y, dx, dy.
     """
 
     def __init__(
@@ -57,125 +107,137 @@ class HitFinder:
     ) -> None:
         self.n_elem = len(elements)
         self.dense_max_cells = DENSE_MAX_CELLS if dense_max_cells is None else dense_max_cells
-        # Gathered per candidate pair in one call; columns ax, ay, ex, ey.
-        self.segs = np.ascontiguousarray(np.column_stack((elements.start, elements.span)))
-        centre = elements.start + 0.5 * elements.span
-        self.cx = np.ascontiguousarray(centre[:, 0])
-        self.cy = np.ascontiguousarray(centre[:, 1])
-        self.reach = 0.5 * elements.length * (1.0 + _CULL_SLACK_REL) + _CULL_SLACK_MM
+        # Rows ax, ay, ex, ey; gathered per candidate pair in one call.
+        self.segs = elements.table[0:4]
         self.epsilon = epsilon
         self.step = max(1, _CHUNK_CELLS // max(self.n_elem, 1))
-        self._cells = 0
-        self._near = np.empty(0)
-        self._tmp = np.empty(0)
-        self._table = np.empty(0)
-        self._cand = np.empty(0, dtype=bool)
-        self._rows = np.zeros(0, dtype=np.int64)
+        self._reach: F64 | None = None
+        self._centre = np.empty((2, 0))
 
     def nearest(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
-        """Per ray: (element index or -1, distance t or inf, position s along the element).
+        """Per ray: (element index, distance t or inf, position s along the element).
 
-        ``rays`` is (R, >= 4) with columns x, y, dx, dy. ``last[i]`` is the element
-        ray i has just left (a valid index), or ``last`` is None when no ray has
-        left one. That element is skipped: a straight ray cannot meet a flat
-        element twice in a row, and skipping it beats any epsilon at grazing
-        incidence. Ties go to the lowest element index. ``s`` is meaningless
-        where there is no hit.
+        ``last[i]`` is the element ray i has just left (a valid index), or
+        ``last`` is None when no ray has left one. That element is skipped: a
+        straight ray cannot meet a flat element twice in a row, and skipping it
+        beats any epsilon at grazing incidence. Ties go to the lowest element
+        index. Where a ray hits nothing, t is at least ``MISS`` (a distance no
+        bench reaches) and the index and s are meaningless: callers tell those
+        rays apart by t alone.
+
+        Parallel pairs divide by zero, and their inf/nan fail every test, as
+        meant: call this under ``np.errstate(divide="ignore", invalid="ignore")``
+        (the tracer does, once per trace) to keep those quiet.
         """
-        n_rays = len(rays)
+        n_rays = rays.shape[1]
         if n_rays == 0 or self.n_elem == 0:
-            return np.full(n_rays, -1, dtype=np.int64), np.full(n_rays, np.inf), np.zeros(n_rays)
+            return np.zeros(n_rays, dtype=np.int64), np.full(n_rays, np.inf), np.zeros(n_rays)
         step = self.step
-        # Parallel pairs divide by zero; their inf/nan fail every test, as meant.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if n_rays <= step:
-                return self._chunk(rays, last)
-            parts = [
-                self._chunk(rays[lo : lo + step], None if last is None else last[lo : lo + step])
-                for lo in range(0, n_rays, step)
-            ]
+        if n_rays <= step:
+            return self._chunk(rays, last)
+        parts = [
+            self._chunk(rays[:, lo : lo + step], None if last is None else last[lo : lo + step])
+            for lo in range(0, n_rays, step)
+        ]
         return (
             np.concatenate([p[0] for p in parts]),
             np.concatenate([p[1] for p in parts]),
             np.concatenate([p[2] for p in parts]),
         )
 
-    def _buffers(self, cells: int) -> tuple[F64, F64, F64, NDArray[np.bool_]]:
-        if cells > self._cells:
-            self._cells = cells
-            self._near = np.empty(cells)
-            self._tmp = np.empty(cells)
-            self._table = np.empty(cells)
-            self._cand = np.empty(cells, dtype=bool)
-        return self._near[:cells], self._tmp[:cells], self._table[:cells], self._cand[:cells]
-
-    def _row_base(self, k: int) -> I64:
-        if len(self._rows) < k:
-            self._rows = np.arange(k, dtype=np.int64) * self.n_elem
-        return self._rows[:k]
-
     def _chunk(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
-        if len(rays) * self.n_elem <= self.dense_max_cells:
+        if rays.shape[1] * self.n_elem <= self.dense_max_cells:
             return self._dense(rays, last)
         return self._culled(rays, last)
 
     def _dense(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
-        seg = self.segs
-        ax = seg[:, 0]
-        ay = seg[:, 1]
-        ex = seg[:, 2]
-        ey = seg[:, 3]
-        dx = rays[:, 2:3]
-        dy = rays[:, 3:4]
-        denom = dx * ey - dy * ex
-        rx = ax - rays[:, 0:1]
-        ry = ay - rays[:, 1:2]
-        t = (rx * ey - ry * ex) / denom
-        s = (rx * dy - ry * dx) / denom
-        ok = (t > self.epsilon) & (s >= 0.0) & (s <= 1.0)
-        row_base = self._row_base(len(rays))
+        # Every (ray, element) pair on flat arrays, ray-major: broadcasting a
+        # (rays, 1) column against (elements,) rows runs numpy's inner loop once
+        # per ray, about three times slower at these sizes than one flat pass.
+        k = rays.shape[1]
+        m = self.n_elem
+        work = _WORK
+        f, b = work.arrays(k * m)
+        if work.owner is not self or work.tiled_rays < k:
+            np.copyto(work.f[0:4, : k * m].reshape(4, k, m), self.segs[:, None, :])
+            work.owner = self
+            work.tiled_rays = k
+        np.copyto(work.f[4:8, : k * m].reshape(4, k, m), rays[0:4, :, None])
+        ax, ay, ex, ey, px, py, dx, dy, denom, rx, ry, t, s, tmp, penalty, dist = f
+        ok, flag = b
+        np.multiply(dx, ey, out=denom)
+        np.multiply(dy, ex, out=tmp)
+        denom -= tmp
+        np.subtract(ax, px, out=rx)
+        np.subtract(ay, py, out=ry)
+        np.multiply(rx, ey, out=t)
+        np.multiply(ry, ex, out=tmp)
+        t -= tmp
+        t /= denom
+        np.multiply(rx, dy, out=s)
+        np.multiply(ry, dx, out=tmp)
+        s -= tmp
+        s /= denom
+        np.greater(t, self.epsilon, out=ok)
+        np.greater_equal(s, 0.0, out=flag)
+        ok &= flag
+        np.less_equal(s, 1.0, out=flag)
+        ok &= flag
+        row_base = work.rows(k, m)
         if last is not None:
-            ok.ravel()[row_base + last] = False
-        t = np.where(ok, t, np.inf)
-        j = t.argmin(axis=1)
+            ok[row_base + last] = False
+        # Keep t where ok, else at least MISS: fmax ignores the NaN of parallel
+        # pairs, and unlike a masked select it runs at full arithmetic speed.
+        np.multiply(ok, -2.0 * MISS, out=penalty)
+        penalty += MISS
+        np.fmax(t, penalty, out=dist)
+        j = dist.reshape(k, m).argmin(axis=1)
         chosen = row_base + j
-        dist = t.take(chosen)
-        return np.where(dist < np.inf, j, -1), dist, s.take(chosen)
+        return j, dist.take(chosen), s.take(chosen)
 
     def _culled(self, rays: F64, last: I64 | None) -> tuple[I64, F64, F64]:
-        k = len(rays)
+        k = rays.shape[1]
         m = self.n_elem
-        near_flat, tmp_flat, table, cand_flat = self._buffers(k * m)
-        near = near_flat.reshape(k, m)
-        tmp = tmp_flat.reshape(k, m)
-        dx = rays[:, 2:3]
-        dy = rays[:, 3:4]
-        row_base = self._row_base(k)
+        if self._reach is None:
+            start = self.segs[0:2]
+            span = self.segs[2:4]
+            self._centre = start + 0.5 * span
+            length = np.sqrt((span * span).sum(axis=0))
+            self._reach = 0.5 * length * (1.0 + _CULL_SLACK_REL) + _CULL_SLACK_MM
+        cx, cy = self._centre
+        f, b = _WORK.arrays(k * m)
+        _WORK.owner = None  # the dense path's tiled rows are overwritten below
+        near = f[0].reshape(k, m)
+        tmp = f[1].reshape(k, m)
+        table = f[2]
+        cand = b[0]
+        px = rays[0][:, None]
+        py = rays[1][:, None]
+        dx = rays[2][:, None]
+        dy = rays[3][:, None]
+        row_base = _WORK.rows(k, m)
 
         # Cull: distance of each element's centre from each ray's line,
         # cross(D, C - P) = dx cy - dy cx - (dx py - dy px).
-        np.multiply(dx, self.cy, out=near)
-        np.multiply(dy, self.cx, out=tmp)
+        np.multiply(dx, cy, out=near)
+        np.multiply(dy, cx, out=tmp)
         near -= tmp
-        near -= dx * rays[:, 1:2] - dy * rays[:, 0:1]
+        near -= dx * py - dy * px
         np.abs(near, out=near)
-        np.less_equal(near, self.reach, out=cand_flat.reshape(k, m))
+        np.less_equal(near, self._reach, out=cand.reshape(k, m))
         if last is not None:
-            cand_flat[row_base + last] = False
-        flat = np.flatnonzero(cand_flat)
+            cand[row_base + last] = False
+        flat = cand.nonzero()[0]
         ri, ej = np.divmod(flat, m)
 
-        # Exact test on the candidates, in the reference's expressions:
-        # columns of ``prod`` pair up as the two terms of each cross product.
-        r = rays.take(ri, axis=0)
-        e = self.segs.take(ej, axis=0)
-        rel = e[:, 0:2] - r[:, 0:2]
-        prod = rel * e[:, 3:1:-1]
-        tn = prod[:, 0] - prod[:, 1]
-        prod = rel * r[:, 3:1:-1]
-        sn = prod[:, 0] - prod[:, 1]
-        prod = r[:, 2:4] * e[:, 3:1:-1]
-        denom = prod[:, 0] - prod[:, 1]
+        # Exact test on the candidates, in the reference's expressions.
+        r = rays.take(ri, axis=1)
+        e = self.segs.take(ej, axis=1)
+        rx = e[0] - r[0]
+        ry = e[1] - r[1]
+        tn = rx * e[3] - ry * e[2]
+        sn = rx * r[3] - ry * r[2]
+        denom = r[2] * e[3] - r[3] * e[2]
         t = tn / denom
         s = sn / denom
         ok = (t > self.epsilon) & (s >= 0.0) & (s <= 1.0)
@@ -190,4 +252,4 @@ class HitFinder:
         # ``flat`` is sorted, so a chosen pair's candidate slot is a binary search
         # away; rays with no hit land anywhere (their s is not used).
         pos = s.take(np.searchsorted(flat, chosen), mode="clip") if len(flat) else np.zeros(k)
-        return np.where(dist < np.inf, j, -1), dist, pos
+        return j, dist, pos

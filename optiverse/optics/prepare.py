@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from optiverse.optics.geometry import fan, perpendicular, unit, units
+from optiverse.optics.geometry import fan, perpendicular, unit, unit_rows, units
 
 __all__ = [
     "ElementKind",
@@ -44,14 +45,6 @@ class ElementKind(enum.IntEnum):
     BLOCK = 3
 
 
-_KIND_BY_NAME = {
-    "lens": ElementKind.LENS,
-    "mirror": ElementKind.MIRROR,
-    "beamsplitter": ElementKind.BEAMSPLITTER,
-    "block": ElementKind.BLOCK,
-}
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class Elements:
     """M line elements as arrays; element i is the segment ``start[i] + s * span[i]``, s in [0, 1].
@@ -64,9 +57,18 @@ class Elements:
     ``efl``, straight on otherwise) and a specularly reflected ray of intensity
     ``reflect * I``. So a lens is (1, 0), a mirror (0, R), a beamsplitter (T, 1 - T)
     and a block (0, 0); ``efl`` is +inf for everything but lenses.
+
+    Every array is a view into ``table``, one row per quantity (see ``ROWS``), so
+    the tracer gathers all it needs about the elements rays met in one call.
     """
 
+    ROWS = (
+        *("ax", "ay", "ex", "ey", "nx", "ny", "tx", "ty"),
+        *("power", "transmit", "reflect", "length", "efl"),
+    )
+
     ids: tuple[str, ...]
+    table: NDArray[np.float64]
     kinds: NDArray[np.int64]
     start: NDArray[np.float64]
     span: NDArray[np.float64]
@@ -74,6 +76,8 @@ class Elements:
     tangent: NDArray[np.float64]
     length: NDArray[np.float64]
     efl: NDArray[np.float64]
+    power: NDArray[np.float64]
+    """``length / efl``: the lens's bend per unit of ``s - 0.5`` (0 for everything else)."""
     transmit: NDArray[np.float64]
     reflect: NDArray[np.float64]
 
@@ -108,19 +112,41 @@ class PreparedScene:
     launch: Launch
 
 
-def _num(comp: object, name: str, default: float) -> float:
-    value = float(getattr(comp, name, default))
+def _num(comp: object, name: str, default: float, cid: str) -> float:
+    return _number(getattr(comp, name, default), name, cid)
+
+
+def _number(raw: object, name: str, cid: str) -> float:
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{cid!r}: {name} is not a number: {raw!r}") from None
     if not math.isfinite(value):
-        raise ValueError(f"{name} is not finite: {value!r}")
+        raise ValueError(f"{cid!r}: {name} is not finite: {value!r}")
     return value
 
 
-# The attribute holding each element kind's interaction parameter.
-_PARAM = {
-    ElementKind.LENS: ("efl_mm", 100.0),
-    ElementKind.MIRROR: ("reflectivity", 1.0),
-    ElementKind.BEAMSPLITTER: ("transmission", 0.5),
+# Reads an element's x, y, angle, length and interaction parameter in one C
+# call: a scene of a few dozen components is read per trace, and per-attribute
+# Python calls used to cost as much as tracing it. A block has no parameter;
+# it reads its length twice and ignores the second.
+_READERS = {
+    "lens": (ElementKind.LENS, ("efl_mm", 100.0)),
+    "mirror": (ElementKind.MIRROR, ("reflectivity", 1.0)),
+    "beamsplitter": (ElementKind.BEAMSPLITTER, ("transmission", 0.5)),
+    "block": (ElementKind.BLOCK, ("length_mm", 25.4)),
 }
+_GEOMETRY = (("x_mm", 0.0), ("y_mm", 0.0), ("angle_deg", 0.0), ("length_mm", 25.4))
+_READ = {
+    name: (int(kind), operator.attrgetter(*(attr for attr, _ in (*_GEOMETRY, param))))
+    for name, (kind, param) in _READERS.items()
+}
+
+
+def _read_slowly(comp: object, cid: str, name: str) -> tuple[float, ...]:
+    """Like the fast reader, with defaults for missing attributes and clear errors."""
+    param = _READERS[name][1]
+    return tuple(_num(comp, attr, default, cid) for attr, default in (*_GEOMETRY, param))
 
 
 def prepare(scene: SceneLike) -> PreparedScene:
@@ -132,7 +158,8 @@ def prepare(scene: SceneLike) -> PreparedScene:
     """
     ids: list[str] = []
     kinds: list[int] = []
-    raw: list[tuple[float, float, float, float, float]] = []
+    # Five per element: x, y, angle, length, interaction parameter.
+    raw: list[float] = []
     sources: list[SourceInfo] = []
     origins: list[NDArray[np.float64]] = []
     directions: list[NDArray[np.float64]] = []
@@ -142,18 +169,26 @@ def prepare(scene: SceneLike) -> PreparedScene:
     # Ids are unique, so sorting the pairs never compares two components.
     for cid, comp in sorted(scene.components.items()):
         kind_name = getattr(comp, "kind", None)
-        if kind_name == "source":
-            length = _num(comp, "ray_length_mm", 1000.0)
+        reader = _READ.get(kind_name)  # type: ignore[arg-type]
+        if reader is not None:
+            try:
+                raw += reader[1](comp)
+            except AttributeError:
+                raw += _read_slowly(comp, cid, str(kind_name))
+            ids.append(cid)
+            kinds.append(reader[0])
+        elif kind_name == "source":
+            length = _num(comp, "ray_length_mm", 1000.0, cid)
             offsets, turns = fan(
                 int(getattr(comp, "n_rays", 9)),
-                _num(comp, "aperture_mm", 10.0),
-                _num(comp, "spread_deg", 0.0),
+                _num(comp, "aperture_mm", 10.0, cid),
+                _num(comp, "spread_deg", 0.0, cid),
             )
             if length <= 0.0 or not len(offsets):
                 continue
-            cx = _num(comp, "x_mm", 0.0)
-            cy = _num(comp, "y_mm", 0.0)
-            angle = _num(comp, "angle_deg", 0.0)
+            cx = _num(comp, "x_mm", 0.0, cid)
+            cy = _num(comp, "y_mm", 0.0, cid)
+            angle = _num(comp, "angle_deg", 0.0, cid)
             ux, uy = perpendicular(*unit(angle))
             origins.append(np.stack((cx + offsets * ux, cy + offsets * uy), axis=1))
             directions.append(units(angle + turns))
@@ -163,25 +198,9 @@ def prepare(scene: SceneLike) -> PreparedScene:
                 SourceInfo(
                     cid,
                     str(getattr(comp, "color", "#DC143C")),
-                    _num(comp, "wavelength_nm", 633.0),
+                    _num(comp, "wavelength_nm", 633.0, cid),
                 )
             )
-            continue
-        kind = _KIND_BY_NAME.get(str(kind_name))
-        if kind is None:
-            continue
-        name, default = _PARAM.get(kind, ("", 0.0))
-        ids.append(cid)
-        kinds.append(kind)
-        raw.append(
-            (
-                getattr(comp, "x_mm", 0.0),
-                getattr(comp, "y_mm", 0.0),
-                getattr(comp, "angle_deg", 0.0),
-                getattr(comp, "length_mm", 25.4),
-                getattr(comp, name, default) if name else 0.0,
-            )
-        )
 
     launch = Launch(
         sources=tuple(sources),
@@ -193,36 +212,57 @@ def prepare(scene: SceneLike) -> PreparedScene:
     return PreparedScene(_elements(ids, kinds, raw), launch)
 
 
-def _elements(
-    ids: list[str], kinds: list[int], raw: list[tuple[float, float, float, float, float]]
-) -> Elements:
-    values = np.array(raw, dtype=np.float64).reshape(len(raw), 5)
+def _elements(ids: list[str], kinds: list[int], raw: list[float]) -> Elements:
+    m = len(ids)
+    try:
+        values = np.array(raw, dtype=np.float64).reshape(m, 5)
+    except (TypeError, ValueError):
+        values = np.full((m, 5), np.nan)  # found and named below
     if not np.isfinite(values).all():
-        bad = ids[int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])]
-        raise ValueError(f"element {bad!r} has a non-finite property")
+        i = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+        names = [attr for attr, _ in _GEOMETRY] + [_READERS[_KIND_NAMES[kinds[i]]][1][0]]
+        for name, value in zip(names, raw[5 * i : 5 * i + 5], strict=True):
+            _number(value, name, ids[i])
     kind = np.array(kinds, dtype=np.int64)
-    centre = values[:, 0:2]
-    normal = units(values[:, 2])
-    tangent = np.stack((-normal[:, 1], normal[:, 0]), axis=1)
-    length = np.maximum(values[:, 3], 0.0)
-    param = values[:, 4]
-    lens = kind == ElementKind.LENS
-    if np.any(lens & (param == 0.0)):
+    x, y, angle, length, param = values.T
+    lens = kind == _LENS
+    if (lens & (param == 0.0)).any():
         bad = ids[int(np.flatnonzero(lens & (param == 0.0))[0])]
         raise ValueError(f"lens {bad!r}: efl_mm must be non-zero")
-    fraction = np.clip(param, 0.0, 1.0)
-    mirror = kind == ElementKind.MIRROR
-    splitter = kind == ElementKind.BEAMSPLITTER
-    span = length[:, None] * tangent
+    fraction = np.minimum(np.maximum(param, 0.0), 1.0)
+    splitter = kind == _SPLITTER
+
+    table = np.empty((len(Elements.ROWS), m))
+    table[4:6] = unit_rows(angle)
+    table[6] = -table[5]  # tangent: the normal turned 90 degrees CCW
+    table[7] = table[4]
+    table[11] = np.maximum(length, 0.0)
+    table[2:4] = table[6:8] * table[11]  # span
+    table[0] = x - 0.5 * table[2]  # start
+    table[1] = y - 0.5 * table[3]
+    table[12] = np.where(lens, param, np.inf)
+    np.divide(table[11], table[12], out=table[8])
+    table[9] = np.where(lens, 1.0, np.where(splitter, fraction, 0.0))
+    table[10] = np.where(kind == _MIRROR, fraction, np.where(splitter, 1.0 - fraction, 0.0))
     return Elements(
         ids=tuple(ids),
+        table=table,
         kinds=kind,
-        start=centre - 0.5 * span,
-        span=span,
-        normal=normal,
-        tangent=tangent,
-        length=length,
-        efl=np.where(lens, param, np.inf),
-        transmit=np.where(lens, 1.0, np.where(splitter, fraction, 0.0)),
-        reflect=np.where(mirror, fraction, np.where(splitter, 1.0 - fraction, 0.0)),
+        start=table[0:2].T,
+        span=table[2:4].T,
+        normal=table[4:6].T,
+        tangent=table[6:8].T,
+        power=table[8],
+        transmit=table[9],
+        reflect=table[10],
+        length=table[11],
+        efl=table[12],
     )
+
+
+# Plain ints: comparing an array with an IntEnum member goes through a slow
+# object path in numpy.
+_LENS = int(ElementKind.LENS)
+_MIRROR = int(ElementKind.MIRROR)
+_SPLITTER = int(ElementKind.BEAMSPLITTER)
+_KIND_NAMES = {int(kind): name for name, (kind, _) in _READERS.items()}

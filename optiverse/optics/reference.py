@@ -18,7 +18,6 @@ import numpy as np
 from optiverse.optics.prepare import ElementKind, PreparedScene, SceneLike, prepare
 from optiverse.optics.results import (
     DEFAULT_SETTINGS,
-    RayPath,
     Termination,
     TraceResult,
     TraceSettings,
@@ -61,8 +60,7 @@ class _Element:
     ny: float
     tx: float
     ty: float
-    length: float
-    efl: float
+    power: float
     transmit: float
     reflect: float
 
@@ -97,15 +95,14 @@ def trace_reference_prepared(
     """Trace a prepared scene one ray at a time."""
     el = prepared.elements
     elements = [
-        _Element(int(k), ax, ay, ex, ey, nx, ny, tx, ty, length, efl, transmit, reflect)
-        for k, (ax, ay), (ex, ey), (nx, ny), (tx, ty), length, efl, transmit, reflect in zip(
+        _Element(int(k), ax, ay, ex, ey, nx, ny, tx, ty, power, transmit, reflect)
+        for k, (ax, ay), (ex, ey), (nx, ny), (tx, ty), power, transmit, reflect in zip(
             el.kinds.tolist(),
             el.start.tolist(),
             el.span.tolist(),
             el.normal.tolist(),
             el.tangent.tolist(),
-            el.length.tolist(),
-            el.efl.tolist(),
+            el.power.tolist(),
             el.transmit.tolist(),
             el.reflect.tolist(),
             strict=True,
@@ -161,15 +158,15 @@ def trace_reference_prepared(
             reflected_dir = (ray.dx - 2.0 * dn * e.nx, ray.dy - 2.0 * dn * e.ny)
             through_dir = (ray.dx, ray.dy)
             if e.kind == ElementKind.LENS:
-                du = ray.dx * e.tx + ray.dy * e.ty
-                height = (s - 0.5) * e.length
-                side = 1.0 if dn >= 0.0 else -1.0
-                tan_out = du / abs(dn) - height / e.efl
-                norm = math.sqrt(1.0 + tan_out * tan_out)
-                through_dir = (
-                    (side * e.nx + tan_out * e.tx) / norm,
-                    (side * e.ny + tan_out * e.ty) / norm,
-                )
+                # Thin lens: in the frame where the ray travels along +axis,
+                # tan(out) = tan(in) - h/f at height h from the centre. Scaled by
+                # |dn| that is d - |dn| (h/f) tangent, normalised; the lens is
+                # symmetric, so this holds from either side.
+                bend = abs(dn) * (s - 0.5) * e.power
+                vx = ray.dx - bend * e.tx
+                vy = ray.dy - bend * e.ty
+                norm = math.sqrt(vx * vx + vy * vy)
+                through_dir = (vx / norm, vy / norm)
             through = e.transmit * ray.intensity
             reflected = e.reflect * ray.intensity
             keep_through = through >= threshold
@@ -201,27 +198,27 @@ def trace_reference_prepared(
 def _result(
     prepared: PreparedScene, paths: list[_Path], n_segments: int, truncated: bool
 ) -> TraceResult:
+    kept = [p for p in paths if len(p.points) >= 2]
+    if not kept:
+        return TraceResult.empty(prepared.launch.sources, truncated)
+    # A kept parent's index in ``kept`` is the number of kept paths before it.
     new_index: list[int] = []
-    kept: list[RayPath] = []
+    before = 0
     for p in paths:
-        new_index.append(len(kept))
-        if len(p.points) < 2:
-            continue
-        info = prepared.launch.sources[p.source]
-        points = np.array(p.points, dtype=np.float64)
-        intensities = np.array(p.intensities, dtype=np.float64)
-        points.flags.writeable = False
-        intensities.flags.writeable = False
-        kept.append(
-            RayPath(
-                info.id,
-                info.color,
-                info.wavelength_nm,
-                points,
-                intensities,
-                p.termination,
-                p.interactions,
-                new_index[p.parent] if p.parent >= 0 else -1,
-            )
-        )
-    return TraceResult(tuple(kept), n_segments, truncated)
+        new_index.append(before)
+        before += len(p.points) >= 2
+    offsets = [0]
+    for p in kept:
+        offsets.append(offsets[-1] + len(p.points))
+    return TraceResult(
+        np.array([xy for p in kept for xy in p.points], dtype=np.float64),
+        np.array([v for p in kept for v in (math.nan, *p.intensities)], dtype=np.float64),
+        np.array(offsets, dtype=np.int64),
+        prepared.launch.sources,
+        np.array([p.source for p in kept], dtype=np.int64),
+        np.array([int(p.termination) for p in kept], dtype=np.int64),
+        np.array([p.interactions for p in kept], dtype=np.int64),
+        np.array([new_index[p.parent] if p.parent >= 0 else -1 for p in kept], dtype=np.int64),
+        n_segments,
+        truncated,
+    )

@@ -10,10 +10,14 @@ beamsplitter, which keeps the number of polylines (and Qt paths) small.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
+
+from optiverse.optics.prepare import SourceInfo
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -99,16 +103,130 @@ class RayPath:
     beamsplitter (its first point is that hit), or -1 for a ray launched by a source."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class TraceResult:
-    """Every ray path of a trace.
+    """Every ray path of a trace, as flat arrays.
+
+    The tracer hands the UI one array of points rather than thousands of small
+    objects: building a :class:`RayPath` per path used to cost more than the
+    trace itself on small scenes. :attr:`paths` gives the per-path view, built
+    on first use.
 
     Paths are in creation order: first the source rays (sources by id, rays across
     the aperture in launch order), then the beamsplitter branches, generation by
-    generation; a parent always comes before its children.
+    generation; a parent always comes before its children. Path ``i`` is
+    ``points[offsets[i]:offsets[i + 1]]`` (at least two points). All arrays are
+    read-only.
     """
 
-    paths: tuple[RayPath, ...]
+    points: NDArray[np.float64]
+    """(N, 2): every path's points, path after path."""
+    intensities: NDArray[np.float64]
+    """(N,): the intensity of the segment that ends at each point; NaN at a path's first point."""
+    offsets: NDArray[np.int64]
+    """(P + 1,): where each path's points start, and N last."""
+    sources: tuple[SourceInfo, ...]
+    source: NDArray[np.int64]
+    """(P,): each path's index into :attr:`sources`."""
+    termination: NDArray[np.int64]
+    """(P,): each path's :class:`Termination` value."""
+    interactions: NDArray[np.int64]
+    """(P,): see :attr:`RayPath.interactions`."""
+    parent: NDArray[np.int64]
+    """(P,): see :attr:`RayPath.parent`."""
     n_segments: int
     truncated: bool
     """True when the segment cap stopped the trace (some paths end ``TRUNCATED``)."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "points",
+            "intensities",
+            "offsets",
+            "source",
+            "termination",
+            "interactions",
+            "parent",
+        ):
+            getattr(self, name).flags.writeable = False
+
+    @property
+    def n_paths(self) -> int:
+        return len(self.source)
+
+    @cached_property
+    def paths(self) -> tuple[RayPath, ...]:
+        """One :class:`RayPath` per path (views into the flat arrays)."""
+        points = self.points
+        intensities = self.intensities
+        infos = self.sources
+        terms = _TERMINATIONS
+        return tuple(
+            RayPath(
+                infos[src].id,
+                infos[src].color,
+                infos[src].wavelength_nm,
+                points[start:stop],
+                intensities[start + 1 : stop],
+                terms[why],
+                count,
+                parent,
+            )
+            for src, start, stop, why, count, parent in zip(
+                self.source.tolist(),
+                self.offsets[:-1].tolist(),
+                self.offsets[1:].tolist(),
+                self.termination.tolist(),
+                self.interactions.tolist(),
+                self.parent.tolist(),
+                strict=True,
+            )
+        )
+
+    @classmethod
+    def empty(cls, sources: tuple[SourceInfo, ...] = (), truncated: bool = False) -> TraceResult:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(
+            np.zeros((0, 2)),
+            np.zeros(0),
+            np.zeros(1, dtype=np.int64),
+            sources,
+            none,
+            none.copy(),
+            none.copy(),
+            none.copy(),
+            0,
+            truncated,
+        )
+
+    @classmethod
+    def from_paths(cls, paths: Sequence[RayPath], n_segments: int, truncated: bool) -> TraceResult:
+        """Pack per-path objects (tests, the reference tracer) into a result."""
+        if not paths:
+            return cls.empty(truncated=truncated)
+        sources: dict[tuple[str, str, float], int] = {}
+        for p in paths:
+            sources.setdefault((p.source_id, p.color, p.wavelength_nm), len(sources))
+        lengths = [len(p.points) for p in paths]
+        return cls(
+            np.concatenate([np.asarray(p.points, dtype=np.float64) for p in paths]),
+            np.concatenate(
+                [
+                    np.concatenate(([np.nan], np.asarray(p.intensities, dtype=np.float64)))
+                    for p in paths
+                ]
+            ),
+            np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+            tuple(SourceInfo(*key) for key in sources),
+            np.array(
+                [sources[(p.source_id, p.color, p.wavelength_nm)] for p in paths], dtype=np.int64
+            ),
+            np.array([int(p.termination) for p in paths], dtype=np.int64),
+            np.array([p.interactions for p in paths], dtype=np.int64),
+            np.array([p.parent for p in paths], dtype=np.int64),
+            n_segments,
+            truncated,
+        )
+
+
+_TERMINATIONS = list(Termination)

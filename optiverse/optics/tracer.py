@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from optiverse.optics.hits import HitFinder
+from optiverse.optics.hits import MISS, HitFinder
 from optiverse.optics.prepare import ElementKind, PreparedScene, SceneLike, prepare
 from optiverse.optics.results import (
     DEFAULT_SETTINGS,
-    RayPath,
     Termination,
     TraceResult,
     TraceSettings,
@@ -30,12 +29,14 @@ __all__ = ["trace", "trace_prepared"]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-# Columns of the live-ray state. Everything about a ray sits in one float row
-# (the integer columns hold small integers, exact in float64), so filtering
-# the rays is one ``take`` per generation: at a few hundred rays numpy's
-# per-call cost, not arithmetic, is what a generation spends its time on.
+# Rows of the live-ray state, kept column-major: each quantity is one
+# contiguous row, so filtering the rays is one ``take`` per generation and every
+# expression runs on plain 1-D rows. Everything about a ray sits in one float
+# array (the integer rows hold small integers, exact in float64): at a few
+# hundred rays numpy's per-call cost, not arithmetic, is what a generation
+# spends its time on.
 _X, _Y, _DX, _DY, _I, _REM, _COUNT, _LAST, _SRC, _PATH = range(10)
-_COLUMNS = 10
+_ROWS = 10
 
 # Plain ints: comparing an array with an IntEnum member goes through a slow
 # object path in numpy.
@@ -47,7 +48,10 @@ _ABSORBED = int(Termination.ABSORBED)
 _DIM = int(Termination.DIM)
 _MAX = int(Termination.MAX_INTERACTIONS)
 _TRUNCATED = int(Termination.TRUNCATED)
-_TERMINATIONS = list(Termination)
+
+# The "nothing" column of the interaction table, met by rays that hit no
+# element before their length ran out: it passes nothing on.
+_NOTHING = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
 
 
 def trace(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
@@ -59,9 +63,8 @@ def trace_prepared(
     prepared: PreparedScene, settings: TraceSettings = DEFAULT_SETTINGS
 ) -> TraceResult:
     """Trace a scene already turned into arrays by :func:`optiverse.optics.prepare`."""
-    # Lens maths runs on every row and is then discarded where there is no lens
-    # (efl = inf, and dn may be 0 for rays that met nothing): silence the
-    # resulting inf/nan warnings once here rather than per call.
+    # Lens maths runs on every ray and is then discarded where there is no lens:
+    # silence the inf/nan warnings of those rows once here rather than per call.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _trace(prepared, settings)
 
@@ -71,19 +74,25 @@ class _Recorder:
 
     Each record is a point of a path with the intensity of the segment ending
     there (NaN for a path's first point). Records arrive in time order, so a
-    stable sort by path id puts every path's points in order. Path ids, sources
-    and counts arrive as float columns of the ray state.
+    stable sort by path id puts every path's points in order. How a path ended
+    is read off its last record too (what the ray met, how far it looked,
+    whether it was still bright, its interaction count), so rays that stop need
+    no bookkeeping of their own while tracing. Path ids, sources and counts
+    arrive as float rows of the ray state.
     """
 
     def __init__(self) -> None:
         self.path: list[F64] = []
         self.xy: list[F64] = []
         self.intensity: list[F64] = []
+        self.met: list[NDArray[np.generic]] = []
+        self.t: list[NDArray[np.generic]] = []
+        self.alive: list[NDArray[np.generic]] = []
+        self.count: list[NDArray[np.generic]] = []
         self.source: list[F64] = []
         self.parent: list[F64] = []
-        self.end_path: list[F64] = []
-        self.end_reason: list[I64] = []
-        self.end_count: list[F64] = []
+        self.truncated: F64 | None = None
+        self.truncated_count: F64 | None = None
         self.n_paths = 0
         self.n_segments = 0
 
@@ -94,76 +103,102 @@ class _Recorder:
         self.path.append(ids)
         self.xy.append(xy)
         self.intensity.append(np.full(n, np.nan))
+        # A first point is never a kept path's last record: any array will do.
+        for column in (self.met, self.t, self.alive, self.count):
+            column.append(ids)
         self.source.append(source)
         self.parent.append(parent)
         return ids
 
-    def segment(self, path: F64, end_xy: F64, intensity: F64) -> None:
+    def segment(
+        self,
+        path: F64,
+        end_xy: F64,
+        intensity: F64,
+        met: I64,
+        t: F64,
+        alive: NDArray[np.bool_],
+        count: F64,
+    ) -> None:
         self.path.append(path)
         self.xy.append(end_xy)
         self.intensity.append(intensity)
+        self.met.append(met)
+        self.t.append(t)
+        self.alive.append(alive)
+        self.count.append(count)
         self.n_segments += len(path)
 
-    def end(self, path: F64, reason: I64, count: F64) -> None:
-        self.end_path.append(path)
-        self.end_reason.append(reason)
-        self.end_count.append(count)
+    def truncate(self, path: F64, count: F64) -> None:
+        self.truncated = path
+        self.truncated_count = count
 
     def result(self, prepared: PreparedScene, truncated: bool) -> TraceResult:
         n = self.n_paths
+        sources = prepared.launch.sources
         if n == 0:
-            return TraceResult((), 0, truncated)
+            return TraceResult.empty(sources, truncated)
+        m = len(prepared.elements)
         path = np.concatenate(self.path)
         order = np.argsort(path, kind="stable")
-        points = np.concatenate(self.xy)[order]
-        # Entry i is the intensity of the segment ending at point i; a path's
-        # segment intensities are its entries after the first.
-        intensity = np.concatenate(self.intensity)[order]
-        points.flags.writeable = False
-        intensity.flags.writeable = False
+        points = np.concatenate(self.xy, axis=1).take(order, axis=1).T.copy()
+        intensity = np.concatenate(self.intensity).take(order)
         n_points = np.bincount(path.astype(np.int64), minlength=n)
-        end = np.cumsum(n_points)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(n_points, out=offsets[1:])
 
-        reason = np.empty(n, dtype=np.int64)
-        count = np.empty(n, dtype=np.int64)
-        end_path = np.concatenate(self.end_path).astype(np.int64)
-        reason[end_path] = np.concatenate(self.end_reason)
-        count[end_path] = np.concatenate(self.end_count)
+        # Each path's last record says how it ended.
+        last = order.take(offsets[1:] - 1)
+        met = np.concatenate(self.met).take(last).astype(np.int64)
+        t = np.concatenate(self.t).take(last)
+        alive = np.concatenate(self.alive).take(last).astype(bool)
+        count = np.concatenate(self.count).take(last).astype(np.int64)
+        dead = _dead_reason(prepared).take(np.minimum(met, m) + ((met == m) & (t < MISS)))
+        reason = np.where(alive, _MAX, dead)
+        if self.truncated is not None and self.truncated_count is not None:
+            cut = self.truncated.astype(np.int64)
+            reason[cut] = _TRUNCATED
+            count[cut] = self.truncated_count
+        parent = np.concatenate(self.parent).astype(np.int64)
+        source = np.concatenate(self.source).astype(np.int64)
 
         # A branch born in the generation the cap stopped has no segment: drop it.
         # Parents precede children and a dropped path has none, so renumbering
         # the kept ones keeps every parent index valid.
         keep = n_points >= 2
-        parent = np.concatenate(self.parent).astype(np.int64)
         if not keep.all():
             new_index = np.cumsum(keep) - 1
-            parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)
+            parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)[keep]
+            point_kept = np.repeat(keep, n_points)
+            points = points[point_kept]
+            intensity = intensity[point_kept]
+            n_points, reason, count, source = (
+                n_points[keep],
+                reason[keep],
+                count[keep],
+                source[keep],
+            )
+            offsets = np.zeros(len(n_points) + 1, dtype=np.int64)
+            np.cumsum(n_points, out=offsets[1:])
+        return TraceResult(
+            points,
+            intensity,
+            offsets,
+            sources,
+            source,
+            reason,
+            count,
+            parent,
+            self.n_segments,
+            truncated,
+        )
 
-        infos = [(i.id, i.color, i.wavelength_nm) for i in prepared.launch.sources]
-        terms = _TERMINATIONS
-        paths = [
-            RayPath(
-                info[0],
-                info[1],
-                info[2],
-                points[stop - npt : stop],
-                intensity[stop - npt + 1 : stop],
-                terms[why],
-                cnt,
-                par,
-            )
-            for info, par, why, cnt, npt, stop in zip(
-                [infos[i] for i in np.concatenate(self.source).astype(np.int64).tolist()],
-                parent.tolist(),
-                reason.tolist(),
-                count.tolist(),
-                n_points.tolist(),
-                end.tolist(),
-                strict=True,
-            )
-            if npt >= 2
-        ]
-        return TraceResult(tuple(paths), self.n_segments, truncated)
+
+def _dead_reason(prepared: PreparedScene) -> I64:
+    """Why a ray that passes nothing on ends, by what it met: each element, then
+    the "nothing" column (escaped), then "nothing before the length ran out"."""
+    kinds = prepared.elements.kinds
+    return np.append(np.where(kinds == _BLOCK, _ABSORBED, _DIM), (_ESCAPED, _LENGTH))
 
 
 def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
@@ -172,116 +207,99 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
     m = len(el)
     finder = HitFinder(el, settings.epsilon_mm)
     # One gather per generation fetches everything the update needs about the
-    # element each ray met. Two pseudo-elements follow the real ones, for rays
-    # that met none (escaped) or ran out of length first: they pass nothing on,
-    # so those rays end through the same path as absorbed or dimmed ones.
-    etab = np.column_stack((el.normal, el.tangent, el.length, el.efl, el.transmit, el.reflect))
-    etab = np.concatenate((etab, [[1.0, 0.0, 0.0, 1.0, 0.0, np.inf, 0.0, 0.0]] * 2))
-    # Why a ray that passes nothing on ends, by what it met.
-    dead_reason = np.concatenate(
-        (np.where(el.kinds == _BLOCK, _ABSORBED, _DIM), [_ESCAPED, _LENGTH])
-    )
-    is_lens = np.concatenate((el.kinds == _LENS, [False, False]))
+    # element each ray met (rows nx, ny, tx, ty, power, transmit, reflect).
+    etab = np.empty((7, m + 1))
+    etab[:, :m] = el.table[4:11]
+    etab[:, m] = _NOTHING
+    is_lens = np.append(el.kinds == _LENS, False)
+    any_lens = bool(is_lens.any())
     threshold = settings.min_intensity
     max_count = settings.max_interactions
     out = _Recorder()
 
     n = len(launch)
-    state = np.empty((n, _COLUMNS))
-    state[:, _X : _Y + 1] = launch.origin
-    state[:, _DX : _DY + 1] = launch.direction
-    state[:, _I] = 1.0
-    state[:, _REM] = launch.max_length
-    state[:, _COUNT] = 0.0
-    state[:, _LAST] = -1.0
-    state[:, _SRC] = launch.source
-    state[:, _PATH] = out.begin(launch.origin.copy(), state[:, _SRC].copy(), np.full(n, -1.0))
+    state = np.empty((_ROWS, n))
+    state[_X : _Y + 1] = launch.origin.T
+    state[_DX : _DY + 1] = launch.direction.T
+    state[_I] = 1.0
+    state[_REM] = launch.max_length
+    state[_COUNT] = 0.0
+    state[_SRC] = launch.source
+    state[_PATH] = out.begin(state[_X : _Y + 1].copy(), state[_SRC].copy(), np.full(n, -1.0))
     truncated = False
-    first = True
+    last: I64 | None = None
 
-    # ``take`` rather than fancy indexing throughout: it is several times faster
-    # for row gathers.
-    while len(state):
-        n = len(state)
+    # ``take`` rather than fancy indexing, and ``nonzero`` rather than
+    # ``flatnonzero``, throughout: at these sizes they cost a fraction.
+    while n:
         if out.n_segments + n > settings.max_segments:
-            out.end(state[:, _PATH], np.full(n, _TRUNCATED), state[:, _COUNT])
+            out.truncate(state[_PATH], state[_COUNT])
             truncated = True
             break
-        # Every ray but a freshly launched one has just left an element.
-        last = None if first else state[:, _LAST].astype(np.int64)
-        first = False
         j, t, s = finder.nearest(state, last)
-        rem = state[:, _REM]
+        rem = state[_REM]
         hit = t < rem
         travel = np.minimum(t, rem)
-        ends = state[:, _X : _Y + 1] + travel[:, None] * state[:, _DX : _DY + 1]
-        out.segment(state[:, _PATH], ends, state[:, _I])
-        met = np.where(hit, j, np.where(j < 0, m, m + 1))
+        d = state[_DX : _DY + 1]
+        ends = state[_X : _Y + 1] + travel * d
+        # What each ray met: its element, or "nothing" (column m).
+        met = np.where(hit, j, m)
+        e = etab.take(met, axis=1)
+        count = state[_COUNT] + hit
 
-        e = etab.take(met, axis=0)
-        d = state[:, _DX : _DY + 1]
-        normal = e[:, 0:2]
-        dn = (d * normal).sum(axis=1)
-        reflected = d - (2.0 * dn)[:, None] * normal
-
+        dn = d[0] * e[0]
+        dn += d[1] * e[1]
+        reflected = d - (dn + dn) * e[0:2]
         through = d
-        lens = is_lens.take(met)
-        if lens.any():
-            tangent = e[:, 2:4]
-            du = (d * tangent).sum(axis=1)
-            height = (s - 0.5) * e[:, 4]
-            # In the frame where the ray travels along +axis the thin-lens law is
-            # tan(out) = tan(in) - h/f; the lens is symmetric, so it holds from
-            # either side with the axis flipped to the ray's side. Rows that are
-            # not lenses (efl = inf) are computed too and then discarded.
-            side = np.where(dn >= 0.0, 1.0, -1.0)
-            tan_out = du / np.abs(dn) - height / e[:, 5]
-            norm = np.sqrt(1.0 + tan_out * tan_out)
-            bent = (side[:, None] * normal + tan_out[:, None] * tangent) / norm[:, None]
-            through = np.where(lens[:, None], bent, d)
+        if any_lens:
+            # Thin lens: see the reference tracer for the derivation. Rays that
+            # met no lens bend by zero but are still normalised, so they keep d.
+            bend = np.abs(dn)
+            bend *= s - 0.5
+            bend *= e[4]
+            bent = d - bend * e[2:4]
+            norm = bent * bent
+            bent /= np.sqrt(norm[0] + norm[1])
+            through = np.where(is_lens.take(met), bent, d)
 
-        # Columns: through, reflected.
-        split = e[:, 6:8] * state[:, _I : _I + 1]
+        # Rows: through, reflected.
+        split = e[5:7] * state[_I]
         bright = split >= threshold
-        keep_through = bright[:, 0]
-        count = state[:, _COUNT] + hit
-        alive = keep_through | bright[:, 1]
+        keep_through = bright[0]
+        alive = keep_through | bright[1]
+        out.segment(state[_PATH], ends, state[_I], met, t, alive, count)
         go = alive & (count < max_count)
-        g = np.flatnonzero(go)
-        if len(g) < n:
-            done = np.flatnonzero(~go)
-            why = np.where(alive.take(done), _MAX, dead_reason.take(met.take(done)))
-            out.end(state[:, _PATH].take(done), why, count.take(done))
-            if not len(g):
-                break
+        g = go.nonzero()[0]
+        if not len(g):
+            break
 
         # A path carries on as its through ray when that is bright enough, else as
         # its reflected ray; only when both survive does the reflection start a
         # new path (a branch).
-        nxt = np.concatenate(
+        rest = np.concatenate(((rem - travel)[None], count[None], met[None], state[_SRC:]))
+        carry = np.concatenate(
             (
                 ends,
-                np.where(keep_through[:, None], through, reflected),
-                np.where(keep_through, split[:, 0], split[:, 1])[:, None],
-                (rem - travel)[:, None],
-                count[:, None],
-                met[:, None],
-                state[:, _SRC : _PATH + 1],
-            ),
-            axis=1,
-        )
-        b = np.flatnonzero(go & bright[:, 1] & keep_through)
-        if len(b):
-            branch = nxt.take(b, axis=0)
-            branch[:, _DX : _DY + 1] = reflected.take(b, axis=0)
-            branch[:, _I] = split[:, 1].take(b)
-            branch[:, _PATH] = out.begin(
-                ends.take(b, axis=0), branch[:, _SRC].copy(), state[:, _PATH].take(b)
+                np.where(keep_through, through, reflected),
+                np.where(keep_through, split[0], split[1])[None],
+                rest,
             )
-            state = np.concatenate((nxt.take(g, axis=0), branch))
+        )
+        b = (go & keep_through & bright[1]).nonzero()[0]
+        if len(b):
+            # Branch columns are built for every ray and only the branching ones
+            # are kept: one gather instead of one per row.
+            fork = np.concatenate((ends, reflected, split[1:2], rest))
+            state = np.concatenate((carry, fork), axis=1).take(np.append(g, b + n), axis=1)
+            born = state[:, len(g) :]
+            parent = born[_PATH].copy()
+            born[_PATH] = out.begin(born[_X : _Y + 1], born[_SRC], parent)
         elif len(g) == n:
-            state = nxt
+            state = carry
         else:
-            state = nxt.take(g, axis=0)
+            state = carry.take(g, axis=1)
+        n = state.shape[1]
+        # Every ray has now just left an element.
+        last = state[_LAST].astype(np.int64)
 
     return out.result(prepared, truncated)

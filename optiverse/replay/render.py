@@ -72,7 +72,7 @@ def _scene_points(prepared: PreparedScene, traced: TraceResult) -> np.ndarray:
         (prepared.elements.start + prepared.elements.span).reshape(-1, 2),
         prepared.launch.origin.reshape(-1, 2),
     ]
-    parts += [ray.points for ray in traced.paths]
+    parts.append(traced.points)
     return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 

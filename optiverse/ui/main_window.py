@@ -446,7 +446,7 @@ class MainWindow(QMainWindow):
     def _on_traced(self, result: TraceResult) -> None:
         self.bench.rays.set_result(result)
         self.trace_label.setText(
-            f"{len(result.paths)} rays · {result.n_segments} segments · "
+            f"{result.n_paths} rays · {result.n_segments} segments · "
             f"{self.retracer.last_ms:.1f} ms" + (" (truncated)" if result.truncated else "")
         )
 

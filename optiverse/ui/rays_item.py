@@ -30,31 +30,33 @@ RunKey = tuple[str, int]
 def ray_runs(result: TraceResult) -> dict[RunKey, list[QPolygonF]]:
     """Polylines (in Qt scene coordinates) keyed by (colour, opacity level 1..ALPHA_LEVELS)."""
     runs: dict[RunKey, list[QPolygonF]] = defaultdict(list)
-    paths = [p for p in result.paths if len(p.points) >= 2]
-    if not paths:
+    if not result.n_paths:
         return {}
-    # One numpy call for every segment's level: per-path numpy calls cost more
-    # than the work when a trace has thousands of short paths.
-    levels_all: list[int] = (
-        np.clip(
-            np.rint(np.concatenate([p.intensities for p in paths]) * ALPHA_LEVELS), 1, ALPHA_LEVELS
-        )
-        .astype(np.int64)
-        .tolist()
+    # Point i ends a segment unless it starts a path; its level is that segment's.
+    # A run breaks where a path starts or the level changes, so it is found for
+    # every point at once rather than per path.
+    offsets = result.offsets
+    levels = np.clip(np.rint(result.intensities * ALPHA_LEVELS), 1, ALPHA_LEVELS)
+    starts_path = np.zeros(len(levels), dtype=bool)
+    starts_path[offsets[:-1]] = True
+    # A run starts at a segment's first point: a path's first point, or the
+    # point before a segment whose level differs from the previous segment's.
+    changes = np.flatnonzero(~starts_path[1:] & (levels[1:] != levels[:-1]) & ~starts_path[:-1])
+    run_start = np.union1d(offsets[:-1], changes)
+    run_stop = np.append(run_start[1:], len(levels))
+    # A run that begins at a level change shares its first point with the previous
+    # run's last one; a run ends where the next path starts, else at the next change.
+    run_stop = np.where(
+        starts_path.take(run_stop, mode="clip") | (run_stop == len(levels)), run_stop, run_stop + 1
     )
-    offset = 0
-    for path in paths:
-        count = len(path.intensities)
-        levels = levels_all[offset : offset + count]
-        offset += count
-        xy = path.points.tolist()
-        start = 0
-        # Split the polyline where the opacity level changes; a run's segments share it.
-        for end in range(1, count + 1):
-            if end == count or levels[end] != levels[start]:
-                polygon = QPolygonF([QPointF(x, -y) for x, y in xy[start : end + 1]])
-                runs[(path.color, levels[start])].append(polygon)
-                start = end
+    path_of_run = np.searchsorted(offsets, run_start, side="right") - 1
+    colors = [result.sources[i].color for i in result.source.take(path_of_run).tolist()]
+    run_levels = levels.take(run_start + 1).astype(np.int64).tolist()
+    xy = result.points.tolist()
+    for color, level, lo, hi in zip(
+        colors, run_levels, run_start.tolist(), run_stop.tolist(), strict=True
+    ):
+        runs[(color, level)].append(QPolygonF([QPointF(x, -y) for x, y in xy[lo:hi]]))
     return dict(runs)
 
 

@@ -10,7 +10,8 @@ from PyQt6.QtCore import QMimeData
 from PyQt6.QtWidgets import QApplication
 
 from optiverse.errors import OptiverseError, PropertyError
-from optiverse.optics import RayPath, Termination, TraceResult
+from optiverse.optics import RayPath, Termination, TraceResult, trace
+from optiverse.optics.testing import random_scene
 from optiverse.scene import Scene, make_component, prop_specs
 from optiverse.scene.fileformat import scene_to_data
 from optiverse.ui.clipboard import ClipboardError, components_from_mime, components_to_mime
@@ -33,8 +34,8 @@ def path(points: list[tuple[float, float]], intensities: list[float], color: str
 
 
 def test_rays_are_grouped_by_colour_and_opacity(qapp: QApplication) -> None:
-    result = TraceResult(
-        paths=(
+    result = TraceResult.from_paths(
+        (
             path([(0, 0), (10, 0), (20, 5), (30, 5)], [1.0, 1.0, 0.5], "#FF0000"),
             path([(0, 1), (10, 1)], [1.0], "#FF0000"),
             path([(0, 2), (5, 2)], [0.001], "#00FF00"),
@@ -50,6 +51,30 @@ def test_rays_are_grouped_by_colour_and_opacity(qapp: QApplication) -> None:
     assert (full[0][2].x(), full[0][2].y()) == (20.0, -5.0)
     half = runs[("#FF0000", ALPHA_LEVELS // 2)][0]
     assert [(half[i].x(), half[i].y()) for i in range(2)] == [(20.0, -5.0), (30.0, -5.0)]
+
+
+def test_ray_runs_match_a_per_path_grouping_on_a_real_trace(qapp: QApplication) -> None:
+    # The flat-array grouping against the obvious per-path loop, on a trace with
+    # branches, dimming and many paths.
+    result = trace(random_scene(5, n_sources=3, n_rays=41, n_elements=40))
+    expected: dict[tuple[str, int], list[list[tuple[float, float]]]] = {}
+    for ray in result.paths:
+        levels = [
+            min(max(round(float(i) * ALPHA_LEVELS), 1), ALPHA_LEVELS) for i in ray.intensities
+        ]
+        start = 0
+        for end in range(1, len(levels) + 1):
+            if end == len(levels) or levels[end] != levels[start]:
+                points = [(float(x), -float(y)) for x, y in ray.points[start : end + 1]]
+                expected.setdefault((ray.color, levels[start]), []).append(points)
+                start = end
+    runs = ray_runs(result)
+    got = {
+        key: [[(p.x(), p.y()) for p in polygon] for polygon in polygons]
+        for key, polygons in runs.items()
+    }
+    assert got == expected
+    assert sum(len(v) for v in got.values()) > result.n_paths  # some paths dim part-way
 
 
 def test_parse_value_by_type() -> None:
