@@ -495,3 +495,17 @@ def test_unknown_kinds_are_ignored_and_bad_settings_rejected() -> None:
             TraceSettings(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="efl_mm"):
         trace(bench(lens=Lens(efl_mm=0.0)))
+
+
+def test_a_ray_along_an_element_passes_it() -> None:
+    # The ray runs exactly along the mirror's line: every cross product with it is
+    # zero, t and s are NaN, and the pair must fail the hit test, not win it.
+    scene = bench(
+        s=Source(-50.0, 0.0, 0.0, n_rays=1),
+        m=Mirror(0.0, 0.0, 270.0, 20.0),
+        b=Block(100.0, 0.0, 0.0, 20.0),
+    )
+    (path,) = trace(scene).paths
+    assert path.termination is Termination.ABSORBED
+    assert path.points.tolist() == [[-50.0, 0.0], [100.0, 0.0]]
+    assert_same(trace(scene), trace_reference(scene))

@@ -164,6 +164,7 @@ class HitFinder:
             work.tiled_rays = k
         np.copyto(work.f[4:8, : k * m].reshape(4, k, m), rays[0:4, :, None])
         ax, ay, ex, ey, px, py, dx, dy, denom, rx, ry, t, s, tmp, penalty, dist = f
+        ts = work.f[11:13, : k * m]  # rows t and s
         ok, flag = b
         np.multiply(dx, ey, out=denom)
         np.multiply(dy, ex, out=tmp)
@@ -173,11 +174,11 @@ class HitFinder:
         np.multiply(rx, ey, out=t)
         np.multiply(ry, ex, out=tmp)
         t -= tmp
-        t /= denom
         np.multiply(rx, dy, out=s)
         np.multiply(ry, dx, out=tmp)
         s -= tmp
-        s /= denom
+        ts /= denom
+        # Written so that NaN (a pair on one line) fails every test.
         np.greater(t, self.epsilon, out=ok)
         np.greater_equal(s, 0.0, out=flag)
         ok &= flag
@@ -186,8 +187,9 @@ class HitFinder:
         row_base = work.rows(k, m)
         if last is not None:
             ok[row_base + last] = False
-        # Keep t where ok, else at least MISS: fmax ignores the NaN of parallel
-        # pairs, and unlike a masked select it runs at full arithmetic speed.
+        # t where the pair is a hit, else at least MISS: fmax ignores the NaN of
+        # parallel pairs, and unlike a masked select it runs at full arithmetic
+        # speed.
         np.multiply(ok, -2.0 * MISS, out=penalty)
         penalty += MISS
         np.fmax(t, penalty, out=dist)

@@ -139,11 +139,12 @@ class _Recorder:
         if n == 0:
             return TraceResult.empty(sources, truncated)
         m = len(prepared.elements)
-        path = np.concatenate(self.path)
+        # Small integer keys let the stable sort be a radix sort.
+        path = np.concatenate(self.path).astype(np.uint16 if n <= 1 << 16 else np.int64)
         order = np.argsort(path, kind="stable")
         points = np.concatenate(self.xy, axis=1).take(order, axis=1).T.copy()
         intensity = np.concatenate(self.intensity).take(order)
-        n_points = np.bincount(path.astype(np.int64), minlength=n)
+        n_points = np.bincount(path, minlength=n)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(n_points, out=offsets[1:])
 
