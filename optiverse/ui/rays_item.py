@@ -22,7 +22,10 @@ __all__ = ["ALPHA_LEVELS", "RaysItem", "ray_runs"]
 ALPHA_LEVELS = 32
 # Weak rays still have to be visible to be useful, so opacity has a floor.
 MIN_OPACITY = 0.12
-RAY_WIDTH_PX = 1.4
+# One pixel: Qt's raster engine draws cosmetic pens up to 1 px wide with a fast
+# antialiased line stroker, and anything wider through its general path
+# stroker; at 1.4 px the rays took 60 % of a repaint (bench/bench_drag.py).
+RAY_WIDTH_PX = 1.0
 
 RunKey = tuple[str, int]
 
