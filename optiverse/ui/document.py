@@ -290,19 +290,34 @@ class SceneDocument(QObject):
         value is invalid; the message is meant for the user.  Values equal to
         the current ones push nothing.
         """
+        self.set_properties_of([component_id], props)
+
+    def set_properties_of(self, ids: Sequence[str], props: dict[str, PropValue]) -> None:
+        """Give every component of ``ids`` the same ``props``: one undo entry, one op.
+
+        Every component is checked first; if any refuses a value (PropertyError
+        naming it, or UnknownComponent), nothing changes.  Components that already
+        have the values are left out; if none changes, nothing is pushed.
+        """
         scene = self._working_scene
-        comp = scene.get(component_id)
-        if comp is None:
-            raise UnknownComponent(component_id)
-        new = update_component(comp, props, component_id)
-        changed = {k: getattr(new, k) for k in props if getattr(new, k) != getattr(comp, k)}
-        if not changed:
+        sets: list[Set] = []
+        for cid in dict.fromkeys(ids):
+            comp = scene.get(cid)
+            if comp is None:
+                raise UnknownComponent(cid)
+            new = update_component(comp, props, cid)
+            changed = {k: getattr(new, k) for k in props if getattr(new, k) != getattr(comp, k)}
+            if changed:
+                sets.append(Set(cid, changed))
+        if not sets:
             return
-        name = comp.name or comp.kind
-        self._push(
-            Set(component_id, changed),
-            lambda op: SetPropertiesCommand(self, op, f"Edit {name}"),
-        )
+        if len(ids) == 1:
+            comp = scene.components[ids[0]]
+            text = f"Edit {comp.name or comp.kind}"
+        else:
+            text = f"Edit {len(sets)} components"
+        op = sets[0] if len(sets) == 1 else Batch.of(tuple(sets))
+        self._push(op, lambda op: SetPropertiesCommand(self, op, text))
 
     def reorder(self, ids: Iterable[str], where: ReorderWhere) -> None:
         """Bring to ``"front"``/``"back"`` or one step ``"forward"``/``"backward"``."""

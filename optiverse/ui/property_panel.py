@@ -1,9 +1,9 @@
-"""The property panel: every property of the selected component, with its unit and range.
+"""The property panel: every property of the selection, with its unit and range.
 
-Each edit is one ``document.set_properties`` call, so it is one undoable
-command.  A value the scene refuses (wrong type, out of range) is reported in
-the panel with the allowed range, the field goes back to the current value,
-and nothing changes.
+Each edit is one ``document.set_properties_of`` call, so it is one undoable
+command however many components are selected.  A value the scene refuses
+(wrong type, out of range) is reported in the panel with the allowed range, the
+field goes back to the current value, and nothing changes.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
 )
 
 from optiverse.errors import OptiverseError, PropertyError
-from optiverse.scene import PropSpec, PropValue, prop_specs
+from optiverse.scene import Component, PropSpec, PropValue, prop_specs
 from optiverse.ui.document import SceneDocument
 from optiverse.ui.items import label_text
 from optiverse.ui.shapes import KIND_STYLE
@@ -98,19 +98,25 @@ class _LineEdit(QLineEdit):
 
 
 class PropertyPanel(QWidget):
-    """Edits the one selected component; a multiple selection is summarised."""
+    """Edits the selected components.
+
+    With several selected it shows the properties they all have; a field whose
+    values differ is blank (marked "mixed", a check box part-checked), and an
+    edit gives every selected component the new value as one undoable command.
+    """
 
     def __init__(self, document: SceneDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.component_id: str | None = None
-        self._kind: str | None = None
         self._ids: list[str] = []
+        self._kinds: tuple[str, ...] = ()
+        self._specs: dict[str, PropSpec] = {}
         self.editors: dict[str, QLineEdit | QCheckBox] = {}
         self._swatch: QPushButton | None = None
         layout = QVBoxLayout(self)
         self.title = QLabel()
         self.title.setStyleSheet("font-weight: 600;")
+        self.title.setWordWrap(True)
         layout.addWidget(self.title)
         self._form_host = QWidget()
         self._form = QFormLayout(self._form_host)
@@ -126,39 +132,41 @@ class PropertyPanel(QWidget):
         document.sceneReset.connect(lambda: self.show_components(self._ids))
         self.show_components([])
 
+    @property
+    def component_id(self) -> str | None:
+        """The selected component when exactly one is selected."""
+        return self._ids[0] if len(self._ids) == 1 else None
+
+    @property
+    def ids(self) -> list[str]:
+        """The components shown (the selection, less any since deleted)."""
+        return list(self._ids)
+
     # --- what is shown --------------------------------------------------------
 
     def show_components(self, ids: list[str]) -> None:
         """Show the properties of ``ids`` (the selection)."""
-        self._ids = [cid for cid in ids if cid in self.document.scene]
+        scene = self.document.scene
+        self._ids = [cid for cid in dict.fromkeys(ids) if cid in scene]
         self.clear_error()
-        if len(self._ids) != 1:
-            self._set_component(None)
-            count = len(self._ids)
-            self.title.setText("Nothing selected" if count == 0 else f"{count} components selected")
-            return
-        self._set_component(self._ids[0])
-
-    def _set_component(self, cid: str | None) -> None:
-        comp = self.document.scene.get(cid) if cid is not None else None
-        kind = comp.kind if comp is not None else None
-        if cid != self.component_id or kind != self._kind:
-            self.component_id, self._kind = cid, kind
+        kinds = tuple(sorted({scene.components[cid].kind for cid in self._ids}))
+        if kinds != self._kinds:
+            self._kinds = kinds
             self._build_form()
         self._refresh()
+
+    def _components(self) -> list[Component]:
+        scene = self.document.scene
+        return [scene.components[cid] for cid in self._ids if cid in scene]
 
     def _build_form(self) -> None:
         while self._form.rowCount():
             self._form.removeRow(0)
         self.editors.clear()
         self._swatch = None
-        if self._kind is None:
-            self._form_host.setVisible(False)
-            return
-        self._form_host.setVisible(True)
-        for name, spec in prop_specs(self._kind).items():
-            if name in HIDDEN_PROPS:
-                continue
+        self._specs = _common_specs(self._kinds)
+        self._form_host.setVisible(bool(self._specs))
+        for name, spec in self._specs.items():
             self._form.addRow(self._label_for(name, spec), self._editor_for(name, spec))
 
     def _label_for(self, name: str, spec: PropSpec) -> QLabel:
@@ -170,7 +178,13 @@ class PropertyPanel(QWidget):
         if spec.type == "bool":
             box = QCheckBox()
             box.setToolTip(_tooltip(spec))
-            box.toggled.connect(lambda checked, n=name: self._commit(n, bool(checked)))
+            # ``clicked``, not ``toggled``: a part-checked box is already "checked",
+            # so clicking it to fully checked toggles nothing.
+            box.clicked.connect(
+                lambda _=False, n=name, b=box: self._commit(
+                    n, b.checkState() == Qt.CheckState.Checked
+                )
+            )
             self.editors[name] = box
             return box
         edit = _LineEdit(lambda n=name: self._refresh_one(n))  # type: ignore[misc]
@@ -194,54 +208,68 @@ class PropertyPanel(QWidget):
         return row
 
     def _refresh(self) -> None:
-        comp = self.document.scene.get(self.component_id) if self.component_id else None
-        if comp is None:
-            return
-        self.title.setText(
-            f"{KIND_STYLE[comp.kind].title}: {label_text(self.component_id or '', comp)}"
-        )
+        self.title.setText(self._title())
         for name in self.editors:
             self._refresh_one(name)
 
+    def _title(self) -> str:
+        comps = self._components()
+        if not comps:
+            return "Nothing selected"
+        if len(comps) == 1:
+            comp = comps[0]
+            return f"{KIND_STYLE[comp.kind].title}: {label_text(self._ids[0], comp)}"
+        counts: dict[str, int] = {}
+        for comp in comps:
+            counts[comp.kind] = counts.get(comp.kind, 0) + 1
+        parts = [
+            KIND_STYLE[kind].title + (f" \N{MULTIPLICATION SIGN}{n}" if n > 1 else "")
+            for kind, n in sorted(counts.items())
+        ]
+        return f"{len(comps)} components selected ({', '.join(parts)})"
+
     def _refresh_one(self, name: str) -> None:
-        comp = self.document.scene.get(self.component_id) if self.component_id else None
+        comps = self._components()
         editor = self.editors.get(name)
-        if comp is None or editor is None or self._kind is None:
+        spec = self._specs.get(name)
+        if not comps or editor is None or spec is None:
             return
-        value = getattr(comp, name)
-        spec = prop_specs(self._kind)[name]
+        values = [getattr(comp, name) for comp in comps]
+        mixed = any(value != values[0] for value in values[1:])
         if isinstance(editor, QCheckBox):
             editor.blockSignals(True)
-            editor.setChecked(bool(value))
+            editor.setTristate(mixed)
+            if mixed:
+                editor.setCheckState(Qt.CheckState.PartiallyChecked)
+            else:
+                editor.setChecked(bool(values[0]))
             editor.blockSignals(False)
         else:
-            editor.setText(format_value(spec, value))
+            editor.setText("" if mixed else format_value(spec, values[0]))
+            editor.setPlaceholderText("mixed" if mixed else "")
             editor.setModified(False)
             editor.setCursorPosition(0)
-        editor.setEnabled(not (comp.locked and name in GEOMETRY_PROPS))
+        locked = name in GEOMETRY_PROPS and any(comp.locked for comp in comps)
+        editor.setEnabled(not locked)
         if spec.type == "color" and self._swatch is not None:
-            self._swatch.setStyleSheet(f"background: {value};")
+            self._swatch.setStyleSheet("" if mixed else f"background: {values[0]};")
 
     def _on_components_changed(self, ids: object) -> None:
-        if self.component_id is None:
-            if self._ids and isinstance(ids, set | frozenset | list | tuple):
-                self.show_components(self._ids)
+        if not self._ids:
             return
-        if self.component_id not in self.document.scene:
-            self.show_components([])
+        if any(cid not in self.document.scene for cid in self._ids):
+            self.show_components(self._ids)
             return
-        if isinstance(ids, set | frozenset | list | tuple) and self.component_id not in ids:
+        if isinstance(ids, set | frozenset | list | tuple) and not any(
+            cid in ids for cid in self._ids
+        ):
             return
         # Someone else's edit must not overwrite what I am typing.
         for name, editor in self.editors.items():
             if isinstance(editor, QLineEdit) and editor.hasFocus() and editor.isModified():
                 continue
             self._refresh_one(name)
-        comp = self.document.scene.get(self.component_id)
-        if comp is not None:
-            self.title.setText(
-                f"{KIND_STYLE[comp.kind].title}: {label_text(self.component_id, comp)}"
-            )
+        self.title.setText(self._title())
 
     # --- edits ----------------------------------------------------------------
 
@@ -258,20 +286,15 @@ class PropertyPanel(QWidget):
         self._commit(name, value)
 
     def _commit(self, name: str, value: PropValue) -> None:
-        cid = self.component_id
-        comp = self.document.scene.get(cid) if cid is not None else None
-        if cid is None or comp is None:
+        comps = self._components()
+        if not comps:
             return
-        if getattr(comp, name) == value:
+        if all(getattr(comp, name) == value for comp in comps):
             self.clear_error()
             self._refresh_one(name)
             return
         try:
-            self.document.set_properties(cid, {name: value})
-        except PropertyError as exc:
-            self.show_error(name, exc)
-            self._refresh_one(name)
-            return
+            self.document.set_properties_of(self._ids, {name: value})
         except OptiverseError as exc:
             self.show_error(name, exc)
             self._refresh_one(name)
@@ -279,10 +302,12 @@ class PropertyPanel(QWidget):
         self.clear_error()
 
     def _pick_color(self, name: str) -> None:
-        comp = self.document.scene.get(self.component_id) if self.component_id else None
-        if comp is None:
+        comps = self._components()
+        if not comps:
             return
-        color = QColorDialog.getColor(QColor(getattr(comp, name)), self, "Ray colour")
+        current = {getattr(comp, name) for comp in comps}
+        start = QColor(current.pop()) if len(current) == 1 else QColor("#FFFFFF")
+        color = QColorDialog.getColor(start, self, "Ray colour")
         if color.isValid():
             self._commit(name, color.name().upper())
 
@@ -290,12 +315,31 @@ class PropertyPanel(QWidget):
 
     def show_error(self, name: str, exc: Exception) -> None:
         reason = exc.reason if isinstance(exc, PropertyError) else str(exc)
-        self.error.setText(f"{PROP_LABELS.get(name, name)}: {reason}. Nothing was changed.")
+        where = ""
+        if isinstance(exc, PropertyError) and exc.component is not None and len(self._ids) > 1:
+            comp = self.document.scene.get(exc.component)
+            if comp is not None:
+                where = f" ({label_text(exc.component, comp)})"
+        label = PROP_LABELS.get(name, name)
+        self.error.setText(f"{label}{where}: {reason}. Nothing was changed.")
         self.error.setVisible(True)
 
     def clear_error(self) -> None:
         self.error.clear()
         self.error.setVisible(False)
+
+
+def _common_specs(kinds: tuple[str, ...]) -> dict[str, PropSpec]:
+    """The properties every kind of ``kinds`` has with the same type, in the first's order."""
+    if not kinds:
+        return {}
+    specs = [prop_specs(kind) for kind in kinds]
+    return {
+        name: spec
+        for name, spec in specs[0].items()
+        if name not in HIDDEN_PROPS
+        and all(name in other and other[name].type == spec.type for other in specs[1:])
+    }
 
 
 def _tooltip(spec: PropSpec) -> str:
