@@ -52,7 +52,7 @@ def label_text(component_id: str, comp: Component) -> str:
 class _KindPens:
     def __init__(self, kind: str) -> None:
         style = KIND_STYLE[kind]
-        self.outline = QPen(style.outline, 1.2)
+        self.outline = QPen(style.outline, 1.0)
         self.outline.setCosmetic(True)
         self.fill = QBrush(style.fill)
         self.tiny = QPen(style.outline, 2.0)
@@ -68,6 +68,26 @@ def _kind_pens(kind: str) -> _KindPens:
     if pens is None:
         pens = _PENS[kind] = _KindPens(kind)
     return pens
+
+
+_FACE_PENS: dict[str, QPen] = {}
+
+
+def _face_pen(color: str) -> QPen:
+    pen = _FACE_PENS.get(color)
+    if pen is None:
+        pen = _FACE_PENS[color] = QPen(QColor(color), 3.0)
+        pen.setCosmetic(True)
+        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+    return pen
+
+
+def _mirror_pen() -> QPen:
+    pen = _FACE_PENS.get("mirror")
+    if pen is None:
+        pen = _FACE_PENS["mirror"] = QPen(KIND_STYLE["mirror"].outline, 2.0)
+        pen.setCosmetic(True)
+    return pen
 
 
 def _px_per_unit(painter: QPainter) -> float:
@@ -89,6 +109,8 @@ class ComponentItem(QGraphicsItem):
         self.handle = RotateHandle(self)
         self.component = comp
         self._body = QPainterPath()
+        self._rect: QRectF | None = None
+        self._half_height = 0.0
         self._pick = QRectF()
         self._bounds = QRectF()
         self._update_geometry()
@@ -111,6 +133,9 @@ class ComponentItem(QGraphicsItem):
     def _update_geometry(self) -> None:
         self.prepareGeometryChange()
         self._body = body_path(self.component)
+        # Rectangular bodies are drawn with drawRect: much cheaper than a path.
+        self._rect = self._body.boundingRect() if self.component.kind != "lens" else None
+        self._half_height = self._body.boundingRect().height() / 2
         self._pick = pick_rect(self.component)
         reach = self.handle_distance()
         self._bounds = self._pick.united(self._body.boundingRect()).united(
@@ -163,15 +188,18 @@ class ComponentItem(QGraphicsItem):
             return
         px = _px_per_unit(painter)
         pens = _kind_pens(self.component.kind)
-        if self._body.boundingRect().height() * px < TINY_PX:
+        half = self._half_height
+        if 2.0 * half * px < TINY_PX:
             # Too small to show a shape: a stroke along the optic is what reads.
             painter.setPen(pens.tiny)
-            half = self._body.boundingRect().height() / 2
             painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
         else:
             painter.setPen(pens.outline)
             painter.setBrush(pens.fill)
-            painter.drawPath(self._body)
+            if self._rect is not None:
+                painter.drawRect(self._rect)
+            else:
+                painter.drawPath(self._body)
             self._paint_details(painter)
         for i, color in enumerate(self.peer_colors):
             margin = (4.0 + 3.0 * i) / px
@@ -196,16 +224,11 @@ class ComponentItem(QGraphicsItem):
         comp = self.component
         if isinstance(comp, Source):
             # The emitting face, in the beam's colour.
-            pen = QPen(QColor(comp.color), 3.0)
-            pen.setCosmetic(True)
-            pen.setCapStyle(Qt.PenCapStyle.FlatCap)
-            painter.setPen(pen)
+            painter.setPen(_face_pen(comp.color))
             half = max(comp.aperture_mm, 0.5) / 2
             painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
         elif isinstance(comp, Mirror):
-            pen = QPen(KIND_STYLE["mirror"].outline, 2.0)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
+            painter.setPen(_mirror_pen())
             half = comp.length_mm / 2
             painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
 
