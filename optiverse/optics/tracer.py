@@ -229,6 +229,10 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
     state[_PATH] = out.begin(state[_X : _Y + 1].copy(), state[_SRC].copy(), np.full(n, -1.0))
     truncated = False
     last: I64 | None = None
+    # Misses come back as t >= MISS (see HitFinder.nearest), so ``t < rem``
+    # tells hits from misses only while paths are shorter than MISS. Longer
+    # ones (a finite but absurd ``ray_length_mm``) get their misses as inf.
+    far = bool(n) and float(launch.max_length.max()) >= MISS
 
     # ``take`` rather than fancy indexing, and ``nonzero`` rather than
     # ``flatnonzero``, throughout: at these sizes they cost a fraction.
@@ -238,6 +242,8 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
             truncated = True
             break
         j, t, s = finder.nearest(state, last)
+        if far:
+            t = np.where(t < MISS, t, np.inf)
         rem = state[_REM]
         hit = t < rem
         travel = np.minimum(t, rem)
