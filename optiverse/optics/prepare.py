@@ -217,12 +217,21 @@ def _elements(ids: list[str], kinds: list[int], raw: list[float]) -> Elements:
     try:
         values = np.array(raw, dtype=np.float64).reshape(m, 5)
     except (TypeError, ValueError):
-        values = np.full((m, 5), np.nan)  # found and named below
+        # Some value numpy cannot convert, on any element: read them one by one,
+        # which names the first bad one (in id order).
+        values = np.array(
+            [
+                _number(value, name, ids[i])
+                for i in range(m)
+                for name, value in zip(_names(kinds[i]), raw[5 * i : 5 * i + 5], strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(m, 5)
     if not np.isfinite(values).all():
         i = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
-        names = [attr for attr, _ in _GEOMETRY] + [_READERS[_KIND_NAMES[kinds[i]]][1][0]]
-        for name, value in zip(names, raw[5 * i : 5 * i + 5], strict=True):
+        for name, value in zip(_names(kinds[i]), raw[5 * i : 5 * i + 5], strict=True):
             _number(value, name, ids[i])
+        raise ValueError(f"{ids[i]!r}: a property is not a finite number")
     kind = np.array(kinds, dtype=np.int64)
     x, y, angle, length, param = values.T
     lens = kind == _LENS
@@ -266,3 +275,8 @@ _LENS = int(ElementKind.LENS)
 _MIRROR = int(ElementKind.MIRROR)
 _SPLITTER = int(ElementKind.BEAMSPLITTER)
 _KIND_NAMES = {int(kind): name for name, (kind, _) in _READERS.items()}
+
+
+def _names(kind: int) -> list[str]:
+    """The attributes behind an element's five raw values, for error messages."""
+    return [attr for attr, _ in _GEOMETRY] + [_READERS[_KIND_NAMES[kind]][1][0]]
