@@ -69,10 +69,15 @@ class _Workspace(threading.local):
         views = self.views.get(cells)
         if views is None:
             if cells > self.cells:
-                self.cells = max(cells, 2 * self.cells)
+                # Doubling, but never past a chunk unless one chunk needs more
+                # (a single ray against more elements than a chunk holds).
+                self.cells = max(cells, min(2 * self.cells, _CHUNK_CELLS))
                 self.f = np.empty((_F_ROWS, self.cells))
                 self.b = np.empty((_B_ROWS, self.cells), dtype=bool)
                 self.owner = None
+                self.views.clear()
+            elif len(self.views) >= _MAX_CACHED:
+                # Batch sizes vary from trace to trace: keep the cache bounded.
                 self.views.clear()
             views = self.views[cells] = (list(self.f[:, :cells]), list(self.b[:, :cells]))
         return views
@@ -81,6 +86,8 @@ class _Workspace(threading.local):
         """``arange(k) * m``: where each ray's cells start."""
         base = self.row_base.get(m)
         if base is None or len(base) < k:
+            if base is None and len(self.row_base) >= _MAX_CACHED:
+                self.row_base.clear()
             base = self.row_base[m] = np.arange(max(k, 256), dtype=np.int64) * m
         return base[:k]
 
@@ -92,6 +99,9 @@ _F_ROWS = 16
 # Distances at or beyond this are "no hit"; coordinates are bounded far below it.
 MISS = 1e300
 _B_ROWS = 2
+# Entries kept in each of a workspace's caches (row views by cell count, row
+# starts by element count): a few KB each, so this bounds them at about 1 MB.
+_MAX_CACHED = 256
 _WORK = _Workspace()
 
 
