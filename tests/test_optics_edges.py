@@ -296,6 +296,14 @@ def test_min_intensity_one_keeps_only_full_intensity() -> None:
     assert upper.points[-1] == pytest.approx([0.0, 50.0 + 950.0])
 
 
+def test_nan_limits_are_rejected() -> None:
+    # NaN passed ``max_interactions < 1``; the vectorized tracer then ended every
+    # ray at its first interaction while the reference never ended one for it.
+    for bad in ({"max_interactions": float("nan")}, {"max_segments": float("nan")}):
+        with pytest.raises(ValueError):
+            TraceSettings(**bad)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------ segment cap
 
 

@@ -46,7 +46,8 @@ class TraceSettings:
     trace stops and the result is marked ``truncated``."""
 
     def __post_init__(self) -> None:
-        if self.max_interactions < 1:
+        # Written so that NaN fails too: the two tracers disagree on what it means.
+        if not self.max_interactions >= 1:
             raise ValueError("max_interactions must be at least 1")
         if not 0.0 < self.min_intensity <= 1.0:
             # Zero would let a block's or a mirror's zero-intensity "transmitted"
@@ -54,7 +55,7 @@ class TraceSettings:
             raise ValueError("min_intensity must be within (0, 1]")
         if not 0.0 < self.epsilon_mm < 1.0:
             raise ValueError("epsilon_mm must be within (0, 1) mm")
-        if self.max_segments < 0:
+        if not self.max_segments >= 0:
             raise ValueError("max_segments must not be negative")
 
 
