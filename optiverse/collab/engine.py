@@ -58,6 +58,7 @@ from optiverse.commands.edits import compose_sets
 from optiverse.errors import OptiverseError
 from optiverse.scene import Scene, component_props
 from optiverse.scene.fileformat import scene_from_data
+from optiverse.wire import dumps
 
 __all__ = [
     "Acked",
@@ -79,6 +80,14 @@ __all__ = [
 
 # How many buffered edits of one origin go out as one Batch after an ack.
 MAX_COMBINED = 64
+# Buffered edits combine into one submit only up to this many leaf operations;
+# an edit with more is measured against SUBMIT_BYTES when it is made.
+COMBINE_LEAVES = 256
+# The most encoded op one submit carries. An edit larger than this (pasting or
+# deleting thousands of components) is queued as several ops, one submit each,
+# so that no message passes the server's limit (1 MiB by default): a quarter of
+# it, leaving room for the envelope and for servers set lower.
+SUBMIT_BYTES = 256 * 1024
 
 
 class ConnState(enum.Enum):
@@ -193,6 +202,26 @@ def _only_sets(op: Op) -> bool:
     )
 
 
+def _leaves(op: Op) -> int:
+    return len(op.ops) if isinstance(op, Batch) else 0 if isinstance(op, Noop) else 1
+
+
+def _pieces(op: Op) -> list[Op]:
+    """``op``, or consecutive parts of it that each encode to at most SUBMIT_BYTES.
+
+    Only a Batch can be split; its parts applied in order are the Batch. One leaf
+    is never too large (names are capped at 200 characters).
+    """
+    if (
+        not isinstance(op, Batch)
+        or len(op.ops) <= COMBINE_LEAVES
+        or len(dumps(op, Op)) <= SUBMIT_BYTES
+    ):
+        return [op]
+    half = len(op.ops) // 2
+    return _pieces(Batch(op.ops[:half])) + _pieces(Batch(op.ops[half:]))
+
+
 def _combine(ops: list[Op]) -> Op:
     """One op for buffered edits of one origin.
 
@@ -260,7 +289,8 @@ class ClientEngine:
         effective = apply(self.scene, op)
         if isinstance(effective, Noop) or (isinstance(effective, Batch) and not effective.ops):
             return effective
-        self.buffer.append(Pending(self._take_seq(), effective, origin))
+        for piece in _pieces(effective):
+            self.buffer.append(Pending(self._take_seq(), piece, origin))
         self._flush()
         return effective
 
@@ -291,8 +321,13 @@ class ClientEngine:
                     )
                 )
                 self.confirmed = Scene()
-                seq = self.buffer[0].seq - 1 if self.buffer else self._take_seq()
-                self.buffer.insert(0, Pending(seq, upload, "edit"))
+                # The upload goes first; nothing was ever sent, so the queued
+                # edits can take the seqs after its parts.
+                queued: list[tuple[Op, Origin]] = [(p.op, p.origin) for p in self.buffer]
+                parts: list[tuple[Op, Origin]] = [(piece, "edit") for piece in _pieces(upload)]
+                self.buffer = [
+                    Pending(self._take_seq(), op, origin) for op, origin in parts + queued
+                ]
         elif session is None:
             raise InvalidState("connect() needs a session id or create=True")
         if session is not None and self.session not in (None, session):
@@ -482,11 +517,14 @@ class ClientEngine:
         while self.state is ConnState.LIVE and self.inflight is None and self.buffer:
             first = self.buffer[0]
             take = 1
+            leaves = _leaves(first.op)
             while (
                 take < len(self.buffer)
                 and take < MAX_COMBINED
                 and self.buffer[take].origin == first.origin
+                and leaves + _leaves(self.buffer[take].op) <= COMBINE_LEAVES
             ):
+                leaves += _leaves(self.buffer[take].op)
                 take += 1
             group, self.buffer = self.buffer[:take], self.buffer[take:]
             op = _combine([p.op for p in group])

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from websockets.asyncio.client import connect
 
-from optiverse.collab.aio import AsyncClient
+from optiverse.collab.aio import MAX_INCOMING_BYTES, AsyncClient
 from optiverse.collab.backoff import backoff
 from optiverse.collab.engine import Acked, Event
 from optiverse.collab.messages import (
@@ -71,7 +71,7 @@ async def fetch_history(url: str, session: str, password: str | None = None) -> 
         password=password,
         since=0,
     )
-    async with connect(url) as ws:
+    async with connect(url, max_size=MAX_INCOMING_BYTES) as ws:
         await ws.send(encode(hello))
         while True:
             message = decode_server(await ws.recv())

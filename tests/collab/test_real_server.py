@@ -16,9 +16,9 @@ import pytest
 
 from optiverse.collab.bot import EditGenerator
 from optiverse.collab.engine import ConnState
-from optiverse.commands import Create
+from optiverse.commands import Batch, Create, Delete
 from tests.collab.conftest import ServerFactory
-from tests.collab.helpers import Tracked, check_converged, fetch_history, run
+from tests.collab.helpers import Tracked, check_converged, fetch_history, run, settle
 
 
 async def edit_for(
@@ -162,3 +162,39 @@ def test_a_rate_limited_client_resends_and_converges(server_proc: ServerFactory)
                 await t.client.close()
 
     run(scenario())
+
+
+def test_edits_larger_than_a_message_reach_everyone_in_parts(server_proc: ServerFactory) -> None:
+    # Each edit below encodes to 1-2 MB, over the server's 1 MiB message limit:
+    # they must go as several submits, and nobody may be disconnected for it.
+    srv = server_proc()
+
+    def lenses(prefix: str, n: int) -> Batch:
+        return Batch(
+            tuple(
+                Create(f"{prefix}{i}", "lens", {"name": "n" * 200, "x_mm": float(i)})
+                for i in range(n)
+            )
+        )
+
+    async def scenario() -> None:
+        a, b = Tracked("a"), Tracked("b")
+        a.client.edit(lenses("A", 4000))  # offline: uploaded when the session is created
+        await a.client.start(srv.url, create=True)
+        session = a.client.session
+        assert session is not None
+        await b.client.start(srv.url, session=session)
+        try:
+            await settle([a.client, b.client])
+            assert len(b.client.scene.components) == 4000
+            # Concurrently: a deletes 2000 of its lenses while b pastes 4000 more.
+            a.client.edit(Batch(tuple(Delete(f"A{i}") for i in range(2000))))
+            b.client.edit(lenses("B", 4000))
+            scene = await check_converged(srv.url, session, [a, b])
+            assert len(scene.components) == 2000 + 4000
+            assert all(t.client.stats.disconnects == 0 for t in (a, b))
+        finally:
+            await a.client.close()
+            await b.client.close()
+
+    run(scenario(), timeout=120.0)
