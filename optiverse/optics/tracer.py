@@ -260,7 +260,8 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
         through = d
         if any_lens:
             # Thin lens: see the reference tracer for the derivation. Rays that
-            # met no lens bend by zero but are still normalised, so they keep d.
+            # met no lens are computed too (bend 0) and then discarded, so they
+            # keep d to the bit.
             bend = np.abs(dn)
             bend *= s - 0.5
             bend *= e[4]
