@@ -103,6 +103,7 @@ _B_ROWS = 2
 # starts by element count): a few KB each, so this bounds them at about 1 MB.
 _MAX_CACHED = 256
 _WORK = _Workspace()
+_LENGTH_ROW = Elements.ROWS.index("length")
 
 
 class HitFinder:
@@ -119,6 +120,7 @@ class HitFinder:
         self.dense_max_cells = DENSE_MAX_CELLS if dense_max_cells is None else dense_max_cells
         # Rows ax, ay, ex, ey; gathered per candidate pair in one call.
         self.segs = elements.table[0:4]
+        self._length = elements.table[_LENGTH_ROW]
         self.epsilon = epsilon
         self.step = max(1, _CHUNK_CELLS // max(self.n_elem, 1))
         self._reach: F64 | None = None
@@ -214,8 +216,7 @@ class HitFinder:
             start = self.segs[0:2]
             span = self.segs[2:4]
             self._centre = start + 0.5 * span
-            length = np.sqrt((span * span).sum(axis=0))
-            self._reach = 0.5 * length * (1.0 + _CULL_SLACK_REL) + _CULL_SLACK_MM
+            self._reach = 0.5 * self._length * (1.0 + _CULL_SLACK_REL) + _CULL_SLACK_MM
         cx, cy = self._centre
         f, b = _WORK.arrays(k * m)
         _WORK.owner = None  # the dense path's tiled rows are overwritten below

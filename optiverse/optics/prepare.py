@@ -216,22 +216,15 @@ def _elements(ids: list[str], kinds: list[int], raw: list[float]) -> Elements:
     m = len(ids)
     try:
         values = np.array(raw, dtype=np.float64).reshape(m, 5)
+        invalid = not np.isfinite(values).all()
     except (TypeError, ValueError):
-        # Some value numpy cannot convert, on any element: read them one by one,
-        # which names the first bad one (in id order).
-        values = np.array(
-            [
+        invalid = True
+    if invalid:
+        # Read them one by one: that names the first bad value (in id order).
+        for i in range(m):
+            for name, value in zip(_names(kinds[i]), raw[5 * i : 5 * i + 5], strict=True):
                 _number(value, name, ids[i])
-                for i in range(m)
-                for name, value in zip(_names(kinds[i]), raw[5 * i : 5 * i + 5], strict=True)
-            ],
-            dtype=np.float64,
-        ).reshape(m, 5)
-    if not np.isfinite(values).all():
-        i = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
-        for name, value in zip(_names(kinds[i]), raw[5 * i : 5 * i + 5], strict=True):
-            _number(value, name, ids[i])
-        raise ValueError(f"{ids[i]!r}: a property is not a finite number")
+        raise ValueError("an element property is not a finite number")
     kind = np.array(kinds, dtype=np.int64)
     x, y, angle, length, param = values.T
     lens = kind == _LENS

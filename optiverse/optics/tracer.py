@@ -92,7 +92,6 @@ class _Recorder:
         self.source: list[F64] = []
         self.parent: list[F64] = []
         self.truncated: F64 | None = None
-        self.truncated_count: F64 | None = None
         self.n_paths = 0
         self.n_segments = 0
 
@@ -129,9 +128,9 @@ class _Recorder:
         self.count.append(count)
         self.n_segments += len(path)
 
-    def truncate(self, path: F64, count: F64) -> None:
+    def truncate(self, path: F64) -> None:
+        """The segment cap stopped ``path``'s rays; their counts are their last records'."""
         self.truncated = path
-        self.truncated_count = count
 
     def result(self, prepared: PreparedScene, truncated: bool) -> TraceResult:
         n = self.n_paths
@@ -156,10 +155,8 @@ class _Recorder:
         count = np.concatenate(self.count).take(last).astype(np.int64)
         dead = _dead_reason(prepared).take(np.minimum(met, m) + ((met == m) & (t < MISS)))
         reason = np.where(alive, _MAX, dead)
-        if self.truncated is not None and self.truncated_count is not None:
-            cut = self.truncated.astype(np.int64)
-            reason[cut] = _TRUNCATED
-            count[cut] = self.truncated_count
+        if self.truncated is not None:
+            reason[self.truncated.astype(np.int64)] = _TRUNCATED
         parent = np.concatenate(self.parent).astype(np.int64)
         source = np.concatenate(self.source).astype(np.int64)
 
@@ -238,7 +235,7 @@ def _trace(prepared: PreparedScene, settings: TraceSettings) -> TraceResult:
     # ``flatnonzero``, throughout: at these sizes they cost a fraction.
     while n:
         if out.n_segments + n > settings.max_segments:
-            out.truncate(state[_PATH], state[_COUNT])
+            out.truncate(state[_PATH])
             truncated = True
             break
         j, t, s = finder.nearest(state, last)
