@@ -55,8 +55,10 @@ class _KindPens:
         self.outline = QPen(style.outline, 1.0)
         self.outline.setCosmetic(True)
         self.fill = QBrush(style.fill)
-        self.tiny = QPen(style.outline, 2.0)
-        self.tiny.setCosmetic(True)
+        # A stroke along the optic: all of a component too small to draw, and
+        # a mirror's reflecting face.
+        self.stroke = QPen(style.outline, 2.0)
+        self.stroke.setCosmetic(True)
 
 
 _PENS: dict[str, _KindPens] = {}
@@ -79,14 +81,6 @@ def _face_pen(color: str) -> QPen:
         pen = _FACE_PENS[color] = QPen(QColor(color), 3.0)
         pen.setCosmetic(True)
         pen.setCapStyle(Qt.PenCapStyle.FlatCap)
-    return pen
-
-
-def _mirror_pen() -> QPen:
-    pen = _FACE_PENS.get("mirror")
-    if pen is None:
-        pen = _FACE_PENS["mirror"] = QPen(KIND_STYLE["mirror"].outline, 2.0)
-        pen.setCosmetic(True)
     return pen
 
 
@@ -191,7 +185,7 @@ class ComponentItem(QGraphicsItem):
         half = self._half_height
         if 2.0 * half * px < TINY_PX:
             # Too small to show a shape: a stroke along the optic is what reads.
-            painter.setPen(pens.tiny)
+            painter.setPen(pens.stroke)
             painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
         else:
             painter.setPen(pens.outline)
@@ -228,7 +222,7 @@ class ComponentItem(QGraphicsItem):
             half = max(comp.aperture_mm, 0.5) / 2
             painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
         elif isinstance(comp, Mirror):
-            painter.setPen(_mirror_pen())
+            painter.setPen(_kind_pens("mirror").stroke)
             half = comp.length_mm / 2
             painter.drawLine(QPointF(0.0, -half), QPointF(0.0, half))
 

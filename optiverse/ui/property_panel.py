@@ -9,6 +9,7 @@ field goes back to the current value, and nothing changes.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 
 from PyQt6.QtCore import Qt
@@ -219,9 +220,7 @@ class PropertyPanel(QWidget):
         if len(comps) == 1:
             comp = comps[0]
             return f"{KIND_STYLE[comp.kind].title}: {label_text(self._ids[0], comp)}"
-        counts: dict[str, int] = {}
-        for comp in comps:
-            counts[comp.kind] = counts.get(comp.kind, 0) + 1
+        counts = Counter(comp.kind for comp in comps)
         parts = [
             KIND_STYLE[kind].title + (f" \N{MULTIPLICATION SIGN}{n}" if n > 1 else "")
             for kind, n in sorted(counts.items())
