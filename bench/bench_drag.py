@@ -9,7 +9,9 @@ selects one element and moves it step by step the way a drag does
   paint    one full repaint of the 1280 x 800 window's view (``viewport().repaint()``)
 
 A step has to fit in a 16 ms frame for dragging to look smooth. Prints the median
-and p90 of each part for N = 50, 100 and 300. Nothing is asserted.
+and p90 of each part for N = 50, 100 and 300, with the tracer the app uses once
+it has started (the compiled one; ``--tracer vectorized`` for the other).
+Nothing is asserted.
 
     .venv/bin/python bench/bench_drag.py            # ~30 s
     .venv/bin/python bench/bench_drag.py --quick    # fewer steps, N = 50 only
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from PyQt6.QtWidgets import QApplication
 
+from optiverse.optics import active_tracer, compiled, set_default_backend
 from optiverse.ui.main_window import MainWindow
 
 KINDS = ("lens", "mirror", "beamsplitter", "block")
@@ -101,10 +104,15 @@ def run(app: QApplication, n_elements: int, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps, 50 elements only")
+    parser.add_argument("--tracer", choices=("compiled", "vectorized"), default="compiled")
     args = parser.parse_args()
+    if args.tracer == "compiled" and not compiled.warm_up():
+        sys.exit("numba is not installed: make setup installs it (optiverse[fast])")
+    set_default_backend(args.tracer)
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
+    print(f"tracer: {active_tracer()}")
     for n in (50,) if args.quick else (50, 100, 300):
         run(app, n, 15 if args.quick else 60)
 

@@ -1,4 +1,4 @@
-"""Ray-trace benchmark: the vectorized tracer against the per-ray reference loop.
+"""Ray-trace benchmark: the compiled and vectorized tracers against the per-ray loop.
 
 Scenes (seeded, see ``optiverse.optics.testing.random_scene``):
   A  1 source x 101 rays, 50 random elements
@@ -7,11 +7,13 @@ Scenes (seeded, see ``optiverse.optics.testing.random_scene``):
      (vectorized only: it shows what the cap bounds a trace to)
 
 Each timing is one full ``trace(scene)`` call (scene reading included), in the
-same process, alternating the two tracers in blocks so that machine noise hits
-both alike. Prints median and p90 wall-clock time per tracer, the median CPU
+same process, alternating the tracers in blocks so that machine noise hits
+them alike. Prints how long the compiled tracer took to compile (or load from
+numba's cache), median and p90 wall-clock time per tracer, the median CPU
 time of this process (less inflated than wall time when other work competes
 for the cores; compare the load average printed first), and the speed-up of
-the medians. Asserts only that both tracers produce the same paths.
+the medians over the per-ray loop. Asserts only that the tracers produce the
+same paths.
 
     .venv/bin/python bench/bench_raytrace.py            # full run, ~1 min
     .venv/bin/python bench/bench_raytrace.py --quick    # fewer rounds
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optiverse.optics import (
     TraceResult,
+    compiled,
     trace,
     trace_reference,
 )
@@ -89,28 +92,27 @@ def p90(xs: list[float]) -> float:
 
 
 def same(a: TraceResult, b: TraceResult) -> bool:
-    return (
-        a.n_segments == b.n_segments
-        and len(a.paths) == len(b.paths)
-        and all(
-            p.points.shape == q.points.shape
-            and np.allclose(p.points, q.points, rtol=0, atol=1e-6)
-            and p.termination == q.termination
-            for p, q in zip(a.paths, b.paths, strict=True)
-        )
+    return a.n_segments == b.n_segments and all(
+        np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True)
+        for name in ("points", "intensities", "offsets", "termination", "parent")
     )
 
 
 def run(name: str, scene: StandInScene, rounds: int, ref_rounds: int) -> None:
-    fast = trace(scene)
+    tracers = {
+        "compiled": lambda: trace(scene, backend="compiled"),
+        "vectorized": lambda: trace(scene, backend="vectorized"),
+    }
     slow = trace_reference(scene)
-    assert same(fast, slow), f"scene {name}: vectorized and reference tracers disagree"
-    fast_t: list[tuple[float, float]] = []
+    for label, fn in tracers.items():
+        assert same(fn(), slow), f"scene {name}: {label} and reference tracers disagree"
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in tracers}
     slow_t: list[tuple[float, float]] = []
     # Alternate in blocks so a burst of machine noise cannot favour one side.
     per_block = max(1, rounds // ref_rounds)
     for _ in range(ref_rounds):
-        fast_t += timings(lambda: trace(scene), per_block)
+        for label, fn in tracers.items():
+            times[label] += timings(fn, per_block)
         slow_t += timings(lambda: trace_reference(scene), 1)
     n_rays = sum(getattr(c, "n_rays", 0) for c in scene.components.values())
     n_elem = len(scene.components) - sum(
@@ -118,13 +120,17 @@ def run(name: str, scene: StandInScene, rounds: int, ref_rounds: int) -> None:
     )
     print(
         f"scene {name}: {n_rays} launched rays, {n_elem} elements -> "
-        f"{len(fast.paths)} paths, {fast.n_segments} segments"
+        f"{slow.n_paths} paths, {slow.n_segments} segments"
     )
-    fm = report("vectorized", fast_t)
+    medians = {label: report(label, runs) for label, runs in times.items()}
     sm = report("per-ray", slow_t)
-    fc = statistics.median(c for _, c in fast_t)
     sc = statistics.median(c for _, c in slow_t)
-    print(f"  speed-up (median)  wall {sm / fm:6.1f}x   cpu {sc / fc:6.1f}x")
+    for label, runs in times.items():
+        fc = statistics.median(c for _, c in runs)
+        print(
+            f"  {label} speed-up over per-ray (median)  "
+            f"wall {sm / medians[label]:6.1f}x   cpu {sc / fc:6.1f}x"
+        )
 
 
 def main() -> None:
@@ -134,16 +140,23 @@ def main() -> None:
     quick = args.quick
     gc.collect()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
+    started = time.perf_counter()
+    if not compiled.warm_up():
+        sys.exit("numba is not installed: make setup installs it (optiverse[fast])")
+    print(f"compiled tracer ready in {time.perf_counter() - started:.1f} s (compile or cache load)")
     run("A", random_scene(1, n_sources=1, n_rays=101, n_elements=50), 200, 20 if not quick else 5)
     run("B", random_scene(2, n_sources=5, n_rays=401, n_elements=200), 20, 5 if not quick else 2)
 
     scene = pathological_scene()
-    result = trace(scene)
+    result = trace(scene, backend="compiled")
+    assert same(result, trace(scene, backend="vectorized")), "scene C: the tracers disagree"
     print(
-        f"scene C (pathological): {len(result.paths)} paths, {result.n_segments} segments, "
+        f"scene C (pathological): {result.n_paths} paths, {result.n_segments} segments, "
         f"truncated={result.truncated}"
     )
-    report("vectorized", timings(lambda: trace(scene), 10 if not quick else 3))
+    c_rounds = 10 if not quick else 3
+    for backend in ("compiled", "vectorized"):
+        report(backend, timings(lambda b=backend: trace(scene, backend=b), c_rounds))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Optics of the ray tracer: each test checks a physical law on a tiny bench,
-and the vectorized tracer is cross-checked against the per-ray reference."""
+and each fast tracer is cross-checked against the per-ray reference."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from optiverse.optics.testing import (
     StandInScene,
     random_scene,
 )
+
+# Every test here runs with each tracer as the one ``trace`` uses.
+pytestmark = pytest.mark.usefixtures("each_tracer")
 
 
 def bench(**components: object) -> StandInScene:
@@ -346,7 +349,7 @@ def test_paths_carry_source_colour_and_wavelength() -> None:
     assert not paths[0].points.flags.writeable
 
 
-# ------------------------------------------------------ vectorized vs reference
+# --------------------------------------------------------- tracers vs reference
 
 
 def assert_same(a: TraceResult, b: TraceResult) -> None:
@@ -366,7 +369,7 @@ def assert_same(a: TraceResult, b: TraceResult) -> None:
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_vectorized_matches_reference_on_random_scenes(seed: int) -> None:
+def test_tracer_matches_reference_on_random_scenes(seed: int) -> None:
     scene = random_scene(seed, n_sources=3, n_rays=15, n_elements=40, size_mm=300.0)
     a, b = trace(scene), trace_reference(scene)
     assert_same(a, b)
@@ -380,7 +383,7 @@ def test_vectorized_matches_reference_on_random_scenes(seed: int) -> None:
     max_interactions=st.integers(1, 12),
     min_intensity=st.floats(0.005, 0.5),
 )
-def test_vectorized_matches_reference_hypothesis(
+def test_tracer_matches_reference_hypothesis(
     seed: int, n_elements: int, max_interactions: int, min_intensity: float
 ) -> None:
     scene = random_scene(seed, n_sources=2, n_rays=7, n_elements=n_elements, size_mm=200.0)
@@ -388,7 +391,7 @@ def test_vectorized_matches_reference_hypothesis(
     assert_same(trace(scene, limits), trace_reference(scene, limits))
 
 
-def test_vectorized_matches_reference_in_a_closed_box() -> None:
+def test_tracer_matches_reference_in_a_closed_box() -> None:
     # Every ray bounces until a limit: many generations, lenses and splitters.
     rng = np.random.default_rng(7)
     comps: dict[str, object] = {

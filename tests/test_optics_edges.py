@@ -1,4 +1,4 @@
-"""Edge cases of the vectorized tracer: odd scenes, the limits, the result
+"""Edge cases of the fast tracers (each in turn): odd scenes, the limits, the result
 assembly, the hit search's work buffers (across scenes and threads), checked
 against the per-ray reference and against optics worked out by hand."""
 
@@ -35,6 +35,9 @@ from tests.test_optics import assert_same, bench
 
 FLAT = ("points", "intensities", "offsets", "source", "termination", "interactions", "parent")
 
+# Every test here runs with each tracer as the one ``trace`` uses.
+pytestmark = pytest.mark.usefixtures("each_tracer")
+
 
 def assert_same_flat(a: TraceResult, b: TraceResult) -> None:
     """Like ``assert_same``, on the flat arrays (dtypes, shapes, sources, read-only
@@ -52,7 +55,7 @@ def assert_same_flat(a: TraceResult, b: TraceResult) -> None:
 
 
 def both(scene: StandInScene, limits: TraceSettings | None = None) -> TraceResult:
-    """The vectorized result, after checking it against the reference."""
+    """The traced result, after checking it against the reference."""
     limits = limits or TraceSettings()
     result = trace(scene, limits)
     reference = trace_reference(scene, limits)

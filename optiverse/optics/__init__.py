@@ -1,4 +1,4 @@
-"""2D ray tracing of an optical bench (pure Python + numpy, no Qt).
+"""2D ray tracing of an optical bench (numpy, and numba when installed; no Qt).
 
 Conventions, physics and limits are described in ``docs/optics.md``.
 
@@ -7,6 +7,16 @@ Conventions, physics and limits are described in ``docs/optics.md``.
 ...     draw(path.points, path.intensities, path.color)
 """
 
+from optiverse.optics.backends import (
+    BACKENDS,
+    Backend,
+    active_tracer,
+    default_backend,
+    set_default_backend,
+    start_warm_up,
+    trace,
+    trace_prepared,
+)
 from optiverse.optics.prepare import (
     ElementKind,
     Elements,
@@ -24,10 +34,12 @@ from optiverse.optics.results import (
     TraceResult,
     TraceSettings,
 )
-from optiverse.optics.tracer import trace, trace_prepared
+from optiverse.optics.tracer import trace_vectorized, trace_vectorized_prepared
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_SETTINGS",
+    "Backend",
     "ElementKind",
     "Elements",
     "Launch",
@@ -38,9 +50,15 @@ __all__ = [
     "Termination",
     "TraceResult",
     "TraceSettings",
+    "active_tracer",
+    "default_backend",
     "prepare",
+    "set_default_backend",
+    "start_warm_up",
     "trace",
     "trace_prepared",
     "trace_reference",
     "trace_reference_prepared",
+    "trace_vectorized",
+    "trace_vectorized_prepared",
 ]

@@ -24,7 +24,7 @@ from optiverse.optics.results import (
     TraceSettings,
 )
 
-__all__ = ["trace", "trace_prepared"]
+__all__ = ["trace_vectorized", "trace_vectorized_prepared"]
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -54,12 +54,12 @@ _TRUNCATED = int(Termination.TRUNCATED)
 _NOTHING = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
 
 
-def trace(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
+def trace_vectorized(scene: SceneLike, settings: TraceSettings = DEFAULT_SETTINGS) -> TraceResult:
     """Trace every source of ``scene`` through its elements."""
-    return trace_prepared(prepare(scene), settings)
+    return trace_vectorized_prepared(prepare(scene), settings)
 
 
-def trace_prepared(
+def trace_vectorized_prepared(
     prepared: PreparedScene, settings: TraceSettings = DEFAULT_SETTINGS
 ) -> TraceResult:
     """Trace a scene already turned into arrays by :func:`optiverse.optics.prepare`."""

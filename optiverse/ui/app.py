@@ -12,6 +12,7 @@ from pathlib import Path
 from PyQt6.QtWidgets import QApplication
 
 from optiverse.collab.recording import Recorder
+from optiverse.optics import start_warm_up
 from optiverse.ui.invite import InviteError, parse_invite
 from optiverse.ui.main_window import MainWindow
 from optiverse.ui.share_dialog import JoinRequest, server_url
@@ -120,6 +121,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         parser.error(f"cannot write the recording {str(args.record)!r}: {exc.strerror}")
     try:
         window = create_window(args, recorder)
+        # The compiled tracer takes over from the vectorized one when this is
+        # done (about 10 s the first time on a machine, then from numba's cache).
+        start_warm_up()
         # Closing the window closed its document (left the session, stopped its
         # thread, emptied the undo stack), so the window may be destroyed
         # whenever Python lets go of it.
