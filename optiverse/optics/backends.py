@@ -1,6 +1,9 @@
 """Which tracer runs: the compiled loop once it is ready, else the vectorized one.
 
-Three tracers give the same paths, to the bit:
+Three tracers give the same paths, to the bit (two exceptions, both rounding
+noise: a ray parallel to an element to within ~1e-10 rad, which the vectorized
+tracer's cull may drop, and a lens bending a ray to a zero direction, where the
+reference raises ZeroDivisionError and the others give NaN):
 
 - ``compiled`` (:mod:`optiverse.optics.compiled`): the per-ray loop compiled by
   numba; the fastest at every scene size, but it needs numba and a compile
