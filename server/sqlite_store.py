@@ -37,6 +37,9 @@ from optiverse.collab.messages import OpMsg, User, encode_entry
 from optiverse.commands.ops import Op
 from optiverse.wire import structure
 from server.store import (
+    Appended,
+    LocalWatchers,
+    Relayed,
     SessionExists,
     SessionMeta,
     SessionRecord,
@@ -44,6 +47,8 @@ from server.store import (
     SnapshotInfo,
     StoreError,
     UnknownSession,
+    Unwatch,
+    Watcher,
     check_entries,
 )
 
@@ -236,6 +241,9 @@ class SyncSqliteStore:
     def log(self, session: str, start: int = 0, stop: int | None = None) -> list[OpMsg]:
         return self._read(self.log_tx, session, start, stop)
 
+    def head(self, session: str) -> int:
+        return self._read(self._head, session)
+
     def list_sessions(self) -> list[SessionMeta]:
         rows = self.conn.execute(
             "SELECT id, password_hash, created FROM sessions ORDER BY created, id"
@@ -371,6 +379,8 @@ class SqliteStore:
         self.max_batch = max_batch
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
+        # One process per file (see docs/server.md), so its watchers are all local.
+        self._watchers = LocalWatchers()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -442,7 +452,12 @@ class SqliteStore:
         expected_version: int,
         snapshot: Snapshot | None = None,
     ) -> bool:
-        return await self._call(self.sync.append_tx, session, entries, expected_version, snapshot)
+        appended = await self._call(
+            self.sync.append_tx, session, entries, expected_version, snapshot
+        )
+        if appended and entries:
+            self._watchers.notify(session, Appended(entries[-1].version))
+        return appended
 
     async def ops_since(self, session: str, version: int) -> list[OpMsg]:
         return await self._read(self.reader.log, session, version, None)
@@ -461,6 +476,16 @@ class SqliteStore:
 
     async def list_sessions(self) -> list[SessionMeta]:
         return await self._read(self.reader.list_sessions)
+
+    async def head(self, session: str) -> int:
+        return await self._read(self.reader.head, session)
+
+    def watch(self, session: str, callback: Watcher) -> Unwatch:
+        return self._watchers.watch(session, callback)
+
+    async def relay(self, session: str, origin: str, payload: str) -> None:
+        await self.head(session)  # UnknownSession, as the contract says
+        self._watchers.notify(session, Relayed(origin, payload))
 
     async def close(self) -> None:
         """Let the writer finish every queued job, then close the file."""

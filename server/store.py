@@ -11,6 +11,12 @@ several server instances can share one session:
   the other.
 * Nothing is ever rewritten: the log is append-only and kept for replay;
   snapshots only make loading cheaper.
+* :meth:`Store.watch` tells every server sharing the store that a session's
+  log grew (:class:`Appended`) or that another server relayed a message for
+  the session's members (:class:`Relayed`, sent with :meth:`Store.relay`).
+  Events are hints: one may come late, twice or never (a dropped
+  subscription), and the compare-and-set of ``append`` is what keeps the log
+  right regardless.  The local adapters deliver them within the process.
 
 Every version range is half-open on the left: ``log(s, 10, 20)`` gives the
 entries with ``10 < version <= 20``, and ``ops_since(s, 10)`` the ones after 10.
@@ -20,8 +26,9 @@ entries with ``10 < version <= 20``, and ``ops_since(s, 10)`` the ones after 10.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -30,7 +37,10 @@ from optiverse.collab.messages import OpMsg
 from optiverse.errors import OptiverseError
 
 __all__ = [
+    "Appended",
+    "LocalWatchers",
     "MemoryStore",
+    "Relayed",
     "SessionExists",
     "SessionMeta",
     "SessionRecord",
@@ -38,7 +48,10 @@ __all__ = [
     "SnapshotInfo",
     "Store",
     "StoreError",
+    "StoreEvent",
     "UnknownSession",
+    "Unwatch",
+    "Watcher",
     "check_entries",
     "open_store",
 ]
@@ -108,6 +121,54 @@ class SessionRecord:
         return self.entries[-1].version if self.entries else self.snapshot_version
 
 
+@attrs.frozen
+class Appended:
+    """The session's log now reaches ``head`` (or further)."""
+
+    head: int
+
+
+@attrs.frozen
+class Relayed:
+    """``payload`` (an encoded server message) for the session's members, relayed by
+    the server instance ``origin``."""
+
+    origin: str
+    payload: str
+
+
+StoreEvent = Appended | Relayed
+Watcher = Callable[[StoreEvent], None]
+Unwatch = Callable[[], None]
+
+
+class LocalWatchers:
+    """Watchers of this process, by session: what the local adapters deliver events to."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, list[Watcher]] = {}
+
+    def watch(self, session: str, callback: Watcher) -> Unwatch:
+        self._by_session.setdefault(session, []).append(callback)
+
+        def unwatch() -> None:
+            callbacks = self._by_session.get(session, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+            if not callbacks:
+                self._by_session.pop(session, None)
+
+        return unwatch
+
+    def notify(self, session: str, event: StoreEvent) -> None:
+        """Call the session's watchers soon, on the running loop (never re-entrantly)."""
+        callbacks = self._by_session.get(session)
+        if callbacks:
+            loop = asyncio.get_running_loop()
+            for callback in list(callbacks):
+                loop.call_soon(callback, event)
+
+
 class Store(Protocol):
     """The async storage contract every adapter implements (see the module docstring)."""
 
@@ -149,6 +210,16 @@ class Store(Protocol):
     async def list_sessions(self) -> list[SessionMeta]:
         """Every session, oldest first."""
 
+    async def head(self, session: str) -> int:
+        """The session's head version.  Raises UnknownSession."""
+
+    def watch(self, session: str, callback: Watcher) -> Unwatch:
+        """Call ``callback(event)`` on this event loop for the session's events (see the
+        module docstring) until the returned function is called."""
+
+    async def relay(self, session: str, origin: str, payload: str) -> None:
+        """Deliver ``Relayed(origin, payload)`` to every watcher of ``session``."""
+
     async def close(self) -> None:
         """Finish pending writes and release the store; it cannot be used afterwards."""
 
@@ -184,6 +255,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._sessions: dict[str, _MemorySession] = {}
         self._closed = False
+        self._watchers = LocalWatchers()
 
     def _get(self, session: str) -> _MemorySession:
         if self._closed:
@@ -227,6 +299,8 @@ class MemoryStore:
             state.clients[entry.client] = (entry.seq, entry.version)
         if snapshot is not None:
             state.snapshots.append(snapshot)
+        if entries:
+            self._watchers.notify(session, Appended(last))
         return True
 
     async def ops_since(self, session: str, version: int) -> list[OpMsg]:
@@ -256,6 +330,16 @@ class MemoryStore:
 
     async def list_sessions(self) -> list[SessionMeta]:
         return sorted((s.meta for s in self._sessions.values()), key=lambda m: (m.created, m.id))
+
+    async def head(self, session: str) -> int:
+        return self._get(session).version
+
+    def watch(self, session: str, callback: Watcher) -> Unwatch:
+        return self._watchers.watch(session, callback)
+
+    async def relay(self, session: str, origin: str, payload: str) -> None:
+        self._get(session)
+        self._watchers.notify(session, Relayed(origin, payload))
 
     async def close(self) -> None:
         self._closed = True
