@@ -162,6 +162,14 @@ class ServerMetrics:
         self.duplicates = self.registry.counter(
             "optiverse_ops_duplicate_total", "Resubmitted (client, seq) acknowledged again."
         )
+        self.lost_appends = self.registry.counter(
+            "optiverse_appends_lost_total",
+            "Group commits another server appended before (then caught up and retried).",
+        )
+        self.ops_adopted = self.registry.counter(
+            "optiverse_ops_adopted_total",
+            "Operations other servers sequenced, taken in by this one.",
+        )
         self.registry.gauge("optiverse_connected_clients", "Joined WebSocket connections.", clients)
         self.registry.gauge("optiverse_sessions", "Sessions loaded in memory.", sessions)
         self.latency = self.registry.histogram(

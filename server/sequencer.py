@@ -181,10 +181,30 @@ class Sequencer:
         )
         self.tail.append(entry)
         self.client_seqs[client] = (seq, self.version)
-        for item in effective.ops if isinstance(effective, Batch) else (effective,):
-            if not isinstance(item, Noop):
-                self._touched[item.id] = self.version
+        self._touch(entry)
         return Accepted(entry)
+
+    def adopt(self, entry: OpMsg) -> None:
+        """Take in an entry another server sequenced for this session.
+
+        It is already transformed and comes at the next version, so it is
+        applied as it is, like a replay.  Raises ValueError for a version out
+        of order and OptiverseError for an op that does not apply (a log this
+        scene did not come from).
+        """
+        if entry.version != self.version + 1:
+            raise ValueError(f"entry at version {entry.version} after version {self.version}")
+        apply(self.scene, entry.op)
+        self.version = entry.version
+        self.tail.append(entry)
+        self.client_seqs[entry.client] = (entry.seq, entry.version)
+        self._touch(entry)
+
+    def _touch(self, entry: OpMsg) -> None:
+        op = entry.op
+        for item in op.ops if isinstance(op, Batch) else (op,):
+            if not isinstance(item, Noop):
+                self._touched[item.id] = entry.version
 
     def _tail_after(self, version: int) -> list[OpMsg]:
         # The tail holds consecutive versions ending at self.version, so the

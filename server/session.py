@@ -10,10 +10,20 @@ load: that is the group commit.
 
 Everything here runs on the event loop; the sequencer stays pure and is only
 called from synchronous code, so no other coroutine can interleave with a
-submit between sequencing and queueing.  A failed or lost commit (the store
-raised, or someone else appended first) makes the session *broken*: its
-clients are closed with 1011 and reconnect to a freshly loaded session; no
-unacknowledged entry was ever promised to anyone.
+submit between sequencing and queueing.  A failed commit (the store raised)
+makes the session *broken*: its clients are closed with 1011 and reconnect to
+a freshly loaded session; no unacknowledged entry was ever promised to anyone.
+
+Several servers may serve one session through a shared store (Redis).  Each
+sequences its own clients' submits; the store's compare-and-set append
+decides the order.  A server that loses it, or hears from the store that the
+log grew (:meth:`Session._on_store_event`), *catches up*: it reads the
+entries it lacks, rebuilds its sequencer at the store's head with them (they
+are already transformed, so they are applied as they are), sequences its
+pending submits again on top (from the clients' original ops and bases, so
+they are transformed past the new entries too), and broadcasts the new
+entries to its own members before anything else.  Nothing pending had been
+acknowledged, so nothing anyone was told changes.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from websockets.asyncio.server import ServerConnection
 from websockets.extensions.permessage_deflate import PerMessageDeflate
@@ -56,7 +66,7 @@ from optiverse.scene.fileformat import scene_from_data, scene_to_data
 from server.config import ServerConfig
 from server.metrics import ServerMetrics
 from server.sequencer import Accepted, Duplicate, Rejected, Sequencer
-from server.store import SessionMeta, Snapshot, Store, StoreError
+from server.store import Appended, SessionMeta, Snapshot, Store, StoreError, StoreEvent
 
 __all__ = ["Member", "Session", "TokenBucket", "send_text", "send_texts"]
 
@@ -65,6 +75,9 @@ log = logging.getLogger(__name__)
 # A client whose unread output exceeds this is too slow to follow the session.
 MAX_WRITE_BUFFER = 16 << 20
 _GATHER_ROUNDS = 3
+# Compare-and-set losses in a row before a session gives up (its clients
+# reconnect): another server appending faster than this one can catch up.
+MAX_LOST_APPENDS = 100
 # Fire-and-forget close tasks, referenced so they are not collected mid-way.
 _background: set[asyncio.Task[None]] = set()
 
@@ -159,6 +172,15 @@ class TokenBucket:
         return False
 
 
+class _Pending(NamedTuple):
+    """A sequenced entry waiting for its commit, and what it came from."""
+
+    entry: OpMsg
+    sender: Member
+    received: float  # monotonic time the submit arrived
+    submit: Submit  # the client's own op and base, to sequence it again after a catch-up
+
+
 class Member:
     """One joined connection: who it is and its per-connection limits."""
 
@@ -202,9 +224,12 @@ class Session:
         self.metrics = metrics
         self.members: dict[ServerConnection, Member] = {}
         self.durable_version = sequencer.version
+        # client -> (seq, version) as committed: the sequencer's, without what is pending.
+        self.durable_clients = dict(sequencer.client_seqs)
         self.snapshot_version = snapshot_version
-        # (entry, sender or None, monotonic time the submit arrived)
-        self.pending: list[tuple[OpMsg, Member | None, float]] = []
+        # The newest head the store told us of; above durable_version: catch up.
+        self.store_head = sequencer.version
+        self.pending: list[_Pending] = []
         self._committing: list[OpMsg] = []  # the batch whose commit is in progress
         # duplicates of entries not yet committed: (version, member, seq)
         self.waiting_acks: list[tuple[int, Member, int]] = []
@@ -219,6 +244,7 @@ class Session:
         self._writer = asyncio.get_running_loop().create_task(
             self._write_loop(), name=f"writer-{self.id}"
         )
+        self._unwatch = store.watch(self.id, self._on_store_event)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -282,6 +308,7 @@ class Session:
     async def close(self) -> None:
         """Flush, then stop the writer.  The session must not be used afterwards."""
         await self.flush()
+        self._unwatch()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
@@ -342,7 +369,7 @@ class Session:
 
     def _durable_scene(self) -> Scene:
         """The scene at ``durable_version``: the head without what is not yet committed."""
-        undurable = [*self._committing, *(entry for entry, _m, _r in self.pending)]
+        undurable = [*self._committing, *(p.entry for p in self.pending)]
         if not undurable:
             return self.sequencer.scene
         scene = self.sequencer.scene.copy()
@@ -428,7 +455,7 @@ class Session:
     def _in_memory(self, base: int) -> dict[int, OpMsg]:
         known = {e.version: e for e in self.sequencer.tail if e.version > base}
         known.update((e.version, e) for e in self._committing if e.version > base)
-        known.update((e.version, e) for e, _m, _r in self.pending if e.version > base)
+        known.update((p.entry.version, p.entry) for p in self.pending if p.entry.version > base)
         return known
 
     async def submit(self, member: Member, msg: Submit, received: float) -> None:
@@ -449,7 +476,7 @@ class Session:
             result = Duplicate(logged)
         if isinstance(result, Accepted):
             remember_entry(result.entry)  # encoded once: the store's thread and _deliver reuse it
-            self.pending.append((result.entry, member, received))
+            self.pending.append(_Pending(result.entry, member, received, msg))
             self._kick.set()
         elif isinstance(result, Duplicate):
             self.metrics.duplicates.inc()
@@ -473,6 +500,13 @@ class Session:
                 return entry.version
         return None
 
+    def _on_store_event(self, event: StoreEvent) -> None:
+        """The store says the log grew: if another server did it, catch up soon."""
+        if isinstance(event, Appended) and event.head > self.store_head:
+            self.store_head = event.head
+            if event.head > self.durable_version:
+                self._kick.set()
+
     async def _write_loop(self) -> None:
         while True:
             await self._kick.wait()
@@ -481,10 +515,12 @@ class Session:
             for _ in range(_GATHER_ROUNDS):
                 await asyncio.sleep(0)
             self._kick.clear()
-            if not self.pending:
+            if not self.pending and self.store_head <= self.durable_version:
                 continue
             self._idle.clear()
             try:
+                if self.store_head > self.durable_version:
+                    await self._catch_up()
                 await self._commit()
             except Exception:
                 log.exception("commit of session %s failed", self.id)
@@ -494,38 +530,153 @@ class Session:
                 self._idle.set()
 
     async def _commit(self) -> None:
-        batch, self.pending = self.pending, []
-        entries = [entry for entry, _member, _received in batch]
-        head = entries[-1].version
-        assert head == self.sequencer.version, "every sequenced entry is pending or committed"
-        snapshot = None
-        if head - self.snapshot_version >= self.config.snapshot_every:
-            snapshot = Snapshot(head, scene_to_data(self.sequencer.scene))
-        started = time.monotonic()
-        self._committing = entries
-        try:
-            appended = await self.store.append(self.id, entries, self.durable_version, snapshot)
-        finally:
-            self._committing = []
-        if not appended:
-            raise StoreError(
-                f"append at version {self.durable_version} lost: another writer got there first"
-            )
-        done = time.monotonic()
-        self.metrics.commit_seconds.observe(done - started)
-        self.metrics.commit_batch.observe(len(entries))
-        self.durable_version = head
-        if snapshot is not None:
-            self.snapshot_version = head
-        self._deliver(batch, done)
+        """Commit everything pending, catching up first each time another server
+        appended before us; then acknowledge and broadcast."""
+        for _attempt in range(MAX_LOST_APPENDS):
+            if not self.pending:
+                return
+            batch, self.pending = self.pending, []
+            entries = [p.entry for p in batch]
+            head = entries[-1].version
+            assert head == self.sequencer.version, "every sequenced entry is pending or committed"
+            snapshot = None
+            if head - self.snapshot_version >= self.config.snapshot_every:
+                snapshot = Snapshot(head, scene_to_data(self.sequencer.scene))
+            started = time.monotonic()
+            self._committing = entries
+            try:
+                appended = await self.store.append(self.id, entries, self.durable_version, snapshot)
+            finally:
+                self._committing = []
+            if appended:
+                done = time.monotonic()
+                self.metrics.commit_seconds.observe(done - started)
+                self.metrics.commit_batch.observe(len(entries))
+                self.durable_version = head
+                self.store_head = max(self.store_head, head)
+                for entry in entries:
+                    self.durable_clients[entry.client] = (entry.seq, entry.version)
+                if snapshot is not None:
+                    self.snapshot_version = head
+                self._deliver(batch, done)
+                return
+            # Another server appended first: what we sequenced sits on a stale head.
+            self.metrics.lost_appends.inc()
+            self.pending = batch + self.pending
+            await self._catch_up()
+        raise StoreError(
+            f"append to session {self.id} lost {MAX_LOST_APPENDS} times in a row to other writers"
+        )
 
-    def _deliver(self, batch: list[tuple[OpMsg, Member | None, float]], now: float) -> None:
+    async def _catch_up(self) -> None:
+        """Take in the entries other servers appended; sequence what is pending again on top.
+
+        Reads from the oldest base any pending submit was made at, so every
+        pending op can be transformed past everything after its base.  Only
+        the part after the reads runs without awaiting, so no submit, join or
+        commit interleaves with the rebuild.
+        """
+        while True:
+            start = min([self.durable_version, *(p.submit.base for p in self.pending)])
+            fetched = await self.store.log(self.id, start)
+            if any(p.submit.base < start for p in self.pending):
+                continue  # a submit with an older base arrived meanwhile: read again
+            break
+        if not fetched or fetched[-1].version <= self.durable_version:
+            self.store_head = self.durable_version  # a late or repeated hint
+            return
+        head = fetched[-1].version
+        foreign = [e for e in fetched if e.version > self.durable_version]
+        # The sequencer at the durable version, then the foreign entries on top.
+        committed_tail = [e for e in self.sequencer.tail if e.version <= self.durable_version]
+        sequencer = self._sequencer(
+            self._durable_scene(),
+            self.durable_version,
+            committed_tail,
+            dict(self.durable_clients),
+            self.config,
+        )
+        for entry in foreign:
+            sequencer.adopt(entry)
+            self.durable_clients[entry.client] = (entry.seq, entry.version)
+        old_pending, self.pending = self.pending, []
+        self.sequencer = sequencer
+        self.durable_version = head
+        self.store_head = max(self.store_head, head)
+        log.info(
+            "session %s caught up with %d entries from other servers (now at %d); "
+            "%d pending sequenced again",
+            self.id,
+            len(foreign),
+            head,
+            len(old_pending),
+        )
+        # The members hear of the foreign entries first: they precede every
+        # version this server gives out from now on.
+        frames = [encode_entry(entry).text.encode() for entry in foreign]
+        for ws in self.members:
+            send_texts(ws, frames)
+        self.metrics.ops_adopted.inc(len(foreign))
+        self._resequence(old_pending, fetched)
+
+    def _resequence(self, old: list[_Pending], fetched: list[OpMsg]) -> None:
+        """Sequence ``old`` submits again, in their order, on the caught-up sequencer."""
+        renumbered: dict[int, int] = {}
+        refused: dict[int, Rejected] = {}
+        again: list[OpMsg] = []
+        for pending in old:
+            forget_entry(pending.entry)
+            msg = pending.submit
+            history = [e for e in fetched if e.version > msg.base] + again
+            result = self.sequencer.submit(
+                pending.sender.client,
+                msg.seq,
+                msg.base,
+                msg.op,
+                pending.sender.user,
+                msg.origin,
+                history=history,
+            )
+            if isinstance(result, Accepted):
+                remember_entry(result.entry)
+                self.pending.append(pending._replace(entry=result.entry))
+                again.append(result.entry)
+                renumbered[pending.entry.version] = result.entry.version
+            elif isinstance(result, Duplicate):
+                # The client resent it to another server, which logged it.
+                renumbered[pending.entry.version] = result.version
+                self._send_if_joined(pending.sender, encode(Ack(msg.seq, result.version)))
+            else:
+                # Valid on the old head, refused on the new one (say the scene is full now).
+                self.metrics.ops_rejected.inc(code=result.code.value)
+                refused[pending.entry.version] = result
+                error = ErrorMsg(result.code.value, result.message, msg.seq)
+                self._send_if_joined(pending.sender, encode(error))
+        # Resubmits waiting for a pending entry's ack follow it to its new version.
+        waiting, self.waiting_acks = self.waiting_acks, []
+        for version, member, seq in waiting:
+            if version in refused:
+                rejected = refused[version]
+                error = ErrorMsg(rejected.code.value, rejected.message, seq)
+                self._send_if_joined(member, encode(error))
+                continue
+            version = renumbered.get(version, version)
+            if version <= self.durable_version:
+                self._send_if_joined(member, encode(Ack(seq, version)))
+            else:
+                self.waiting_acks.append((version, member, seq))
+
+    def _send_if_joined(self, member: Member, text: str) -> None:
+        if member.ws in self.members:
+            member.send(text)
+
+    def _deliver(self, batch: list[_Pending], now: float) -> None:
         """Acks to the senders, ops to everyone else: one write per connection, version order."""
         out: dict[ServerConnection, list[bytes]] = {ws: [] for ws in self.members}
-        for entry, sender, received in batch:
+        for entry, sender, received, _submit in batch:
             op_text = encode_entry(entry).text.encode()
             forget_entry(entry)
-            sender_ws = sender.ws if sender is not None else None
+            sender_ws = sender.ws
             for ws, frames in out.items():
                 if ws is sender_ws:
                     frames.append(encode(Ack(entry.seq, entry.version)).encode())

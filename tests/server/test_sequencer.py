@@ -112,3 +112,21 @@ def test_a_restored_sequencer_continues_where_it_was() -> None:
     assert accepted(again.submit("ca", 4, 3, Noop(), ANN)).entry.version == 4
     with pytest.raises(ValueError, match="tail"):
         Sequencer(Scene(), 5, entries)
+
+
+def test_adopted_entries_apply_as_they_are_and_later_submits_transform_past_them() -> None:
+    # Server A sequences Ann's edits; server B adopts A's entries and then
+    # sequences Bob's edit, made before he saw them, on top.
+    a = Sequencer(Scene(), 0)
+    first = accepted(a.submit("ca", 1, 0, Create("L1", "lens"), ANN)).entry
+    second = accepted(a.submit("ca", 2, 1, Set("L1", {"x_mm": 10.0}), ANN)).entry
+    b = Sequencer(Scene(), 0)
+    b.adopt(first)
+    b.adopt(second)
+    assert b.version == 2 and b.scene == a.scene
+    assert b.client_seqs["ca"] == (2, 2)
+    assert b.submit("ca", 2, 1, Set("L1", {"x_mm": 10.0}), ANN) == Duplicate(2)
+    entry = accepted(b.submit("cb", 1, 1, Set("L1", {"x_mm": 20.0}), BOB)).entry
+    assert entry.op == Set("L1", {"x_mm": 20.0}, {"x_mm": 10.0})
+    with pytest.raises(ValueError, match="version 2 after version 3"):
+        b.adopt(second)

@@ -1,0 +1,133 @@
+"""Several server instances serving one session through one shared store.
+
+Each instance sequences its own clients' submits; the store's compare-and-set
+append orders them, and an instance that loses it catches up and sequences
+its pending submits again (``server/session.py``). Here two real
+``OptiverseServer`` instances run in this process over one ``MemoryStore``,
+with real clients on real sockets; ``tests/collab/test_instances_redis.py``
+does the same with server processes over Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from optiverse.commands import Create, Set
+from server.app import OptiverseServer
+from server.config import ServerConfig
+from server.store import MemoryStore, Store
+from tests.collab.helpers import Tracked, check_converged, run
+from tests.collab.test_real_server import edit_for
+
+
+async def start_instances(store: Store, n: int = 2, **config: object) -> list[OptiverseServer]:
+    servers = [
+        OptiverseServer(ServerConfig(port=0, store="memory://", **config), store)  # type: ignore[arg-type]
+        for _ in range(n)
+    ]
+    for server in servers:
+        await server.start()
+    return servers
+
+
+def url(server: OptiverseServer) -> str:
+    return f"ws://127.0.0.1:{server.port}"
+
+
+async def stop_all(servers: list[OptiverseServer]) -> None:
+    for server in servers:
+        await server.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_clients_of_two_instances_converge(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(3, 8)
+
+    async def scenario() -> None:
+        servers = await start_instances(MemoryStore())
+        fleet = [Tracked(f"i{i}") for i in range(n)]
+        try:
+            await fleet[0].client.start(url(servers[0]), create=True)
+            session = fleet[0].client.session
+            assert session is not None
+            for i, t in enumerate(fleet[1:], 1):
+                await t.client.start(url(servers[i % 2]), session=session)
+            counts = await asyncio.gather(
+                *(
+                    edit_for(t, random.Random(rng.random()), 1.5, max_pause=0.02, drop_p=0.03)
+                    for t in fleet
+                )
+            )
+            assert sum(counts) > 10 * n
+            for server in servers:
+                scene = await check_converged(url(server), session, fleet, lambda: f"seed {seed}")
+            assert len(scene) > 0
+            # Both instances sequenced, and each lost the race at least once.
+            assert all(s.metrics.ops_sequenced.get() > 0 for s in servers)
+            assert all(s.metrics.ops_adopted.get() > 0 for s in servers)
+            assert sum(s.metrics.lost_appends.get() for s in servers) > 0
+        finally:
+            for t in fleet:
+                await t.client.close()
+            await stop_all(servers)
+
+    run(scenario())
+
+
+def test_an_edit_on_one_instance_reaches_the_other_at_once() -> None:
+    async def scenario() -> None:
+        servers = await start_instances(MemoryStore())
+        ann, bob = Tracked("ann"), Tracked("bob")
+        try:
+            await ann.client.start(url(servers[0]), create=True)
+            assert ann.client.session is not None
+            await bob.client.start(url(servers[1]), session=ann.client.session)
+            ann.client.edit(Create("m1", "mirror", {"x_mm": 5.0}))
+            async with asyncio.timeout(5):
+                while "m1" not in bob.client.scene:
+                    await asyncio.sleep(0.005)
+            bob.client.edit(Create("l1", "lens", {"x_mm": 50.0}))
+            async with asyncio.timeout(5):
+                while "l1" not in ann.client.scene:
+                    await asyncio.sleep(0.005)
+            await check_converged(url(servers[1]), ann.client.session, [ann, bob])
+        finally:
+            await ann.client.close()
+            await bob.client.close()
+            await stop_all(servers)
+
+    run(scenario())
+
+
+def test_a_submit_made_before_the_other_instances_edits_is_transformed_past_them() -> None:
+    # Ann (instance A) and Bob (instance B) both set the same mirror's x at the
+    # same base; whichever the store takes second is transformed past the
+    # first on its own instance, and both end on the same value.
+    async def scenario() -> None:
+        servers = await start_instances(MemoryStore())
+        ann, bob = Tracked("ann"), Tracked("bob")
+        try:
+            await ann.client.start(url(servers[0]), create=True)
+            session = ann.client.session
+            assert session is not None
+            ann.client.edit(Create("m1", "mirror", {"x_mm": 0.0}))
+            await bob.client.start(url(servers[1]), session=session)
+            await check_converged(url(servers[0]), session, [ann, bob])
+            for round_ in range(20):
+                ann.client.edit(Set("m1", {"x_mm": float(round_)}))
+                bob.client.edit(Set("m1", {"x_mm": float(-round_)}))
+                ann.client.edit(Create(f"a{round_}", "lens", {}))
+                bob.client.edit(Create(f"b{round_}", "block", {}))
+                await asyncio.sleep(0.002)
+            scene = await check_converged(url(servers[1]), session, [ann, bob])
+            assert {f"a{i}" for i in range(20)} | {f"b{i}" for i in range(20)} <= set(scene)
+        finally:
+            await ann.client.close()
+            await bob.client.close()
+            await stop_all(servers)
+
+    run(scenario())
