@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--store",
         default=DEFAULT_STORE,
-        help="where sessions are kept: sqlite:///relative.db, sqlite:////absolute.db, or "
+        help="where sessions are kept: sqlite:///relative.db, sqlite:////absolute.db, "
+        "redis://host:port/db[?prefix=NAME] (shared by several server processes), or "
         "memory:// (lost on exit) (default %(default)s, relative to the working directory)",
     )
     p.add_argument(

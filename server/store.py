@@ -346,11 +346,25 @@ class MemoryStore:
 
 
 def open_store(url: str) -> Store:
-    """The store a ``--store`` URL names: ``memory://`` or ``sqlite:///relative/or//absolute.db``."""
+    """The store a ``--store`` URL names: ``memory://``, ``sqlite:///relative/or//absolute.db``
+    or ``redis://host:port/db[?prefix=NAME]`` (shared by several server processes; needs
+    the ``redis`` extra)."""
     if url == "memory://":
         return MemoryStore()
     if url.startswith("sqlite://"):
         from server.sqlite_store import SqliteStore, sqlite_path
 
         return SqliteStore(sqlite_path(url))
-    raise StoreError(f"unsupported store {url!r}; use memory:// or sqlite:///path/to/file.db")
+    if url.startswith(("redis://", "rediss://")):
+        try:
+            from server.redis_store import RedisStore
+        except ImportError as exc:
+            raise StoreError(
+                f"{url.partition('://')[0]}:// stores need redis-py "
+                f"(pip install 'optiverse[redis]'): {exc}"
+            ) from None
+        return RedisStore(url)
+    raise StoreError(
+        f"unsupported store {url!r}; use memory://, sqlite:///path/to/file.db "
+        "or redis://host:port/db[?prefix=NAME]"
+    )
