@@ -69,6 +69,10 @@ class ServerConfig:
     idle_unload_seconds: float = attrs.field(default=300.0, validator=_positive)
     # A connection that sends no hello within this time is closed.
     hello_timeout: float = attrs.field(default=10.0, validator=_positive)
+    # Servers sharing a store (Redis) re-announce their members this often, and
+    # forget another server's members after three periods without news (that
+    # server died without saying they left).
+    roster_seconds: float = attrs.field(default=5.0, validator=_positive)
     compression: bool = True
     log_level: str = "INFO"
     log_format: LogFormat = "text"

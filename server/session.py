@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import struct
 import time
 import zlib
@@ -55,6 +56,7 @@ from optiverse.collab.messages import (
     Submit,
     User,
     Welcome,
+    decode_server,
     encode,
     encode_entry,
     forget_entry,
@@ -66,7 +68,14 @@ from optiverse.scene.fileformat import scene_from_data, scene_to_data
 from server.config import ServerConfig
 from server.metrics import ServerMetrics
 from server.sequencer import Accepted, Duplicate, Rejected, Sequencer
-from server.store import Appended, SessionMeta, Snapshot, Store, StoreError, StoreEvent
+from server.store import (
+    Relayed,
+    SessionMeta,
+    Snapshot,
+    Store,
+    StoreError,
+    StoreEvent,
+)
 
 __all__ = ["Member", "Session", "TokenBucket", "send_text", "send_texts"]
 
@@ -181,6 +190,14 @@ class _Pending(NamedTuple):
     submit: Submit  # the client's own op and base, to sequence it again after a catch-up
 
 
+class _Remote(NamedTuple):
+    """A member of another server sharing this session, as its relays tell."""
+
+    user: User
+    presence: str | None  # the last presence relayed for it, encoded
+    seen: float  # monotonic time of its last relay
+
+
 class Member:
     """One joined connection: who it is and its per-connection limits."""
 
@@ -245,6 +262,12 @@ class Session:
             self._write_loop(), name=f"writer-{self.id}"
         )
         self._unwatch = store.watch(self.id, self._on_store_event)
+        # Tells our relays from other servers' (each session object has its own).
+        self.origin = secrets.token_hex(8)
+        self.remote: dict[str, _Remote] = {}  # client id -> member of another server
+        self._roster = asyncio.get_running_loop().call_later(
+            config.roster_seconds, self._roster_tick
+        )
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -309,6 +332,7 @@ class Session:
         """Flush, then stop the writer.  The session must not be used afterwards."""
         await self.flush()
         self._unwatch()
+        self._roster.cancel()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
@@ -332,6 +356,12 @@ class Session:
         ops: list[OpMsg] | None = None
         if since is not None and since <= self.sequencer.version:
             ops = await self.entries_after(since)
+        # Another server may have appended without us hearing of it (events are
+        # hints): the joiner then gets the catch-up broadcast right after its welcome.
+        head = await self.store.head(self.id)
+        if head > self.store_head:
+            self.store_head = head
+            self._kick.set()
         # From here on nothing awaits: the welcome is written before any later
         # op, and entries_after returned everything up to the head.
         if self.broken:
@@ -352,6 +382,8 @@ class Session:
         users: dict[str, User] = {}
         for other in self.members.values():
             users.setdefault(other.user.id, other.user)
+        for remote in self.remote.values():
+            users.setdefault(remote.user.id, remote.user)
         welcome = Welcome(
             session=self.id,
             version=version,
@@ -364,6 +396,9 @@ class Session:
         for other in self.members.values():
             if other is not member and other.last_presence is not None:
                 member.send(other.last_presence)
+        for remote in self.remote.values():
+            if remote.presence is not None:
+                member.send(remote.presence)
         self._to_others(member, encode(Joined(member.user, member.client)))
         log.info("%r joined session %s at version %d", member, self.id, version)
 
@@ -391,9 +426,69 @@ class Session:
             self.on_idle(self)
 
     def _to_others(self, sender: Member, text: str) -> None:
+        """Send ``text`` to every other member, here and on the other servers."""
         data = [text.encode()]
         for ws in self.members:
             if ws is not sender.ws:
+                send_texts(ws, data)
+        self._relay(text)
+
+    # --- members of other servers ----------------------------------------------
+
+    def _relay(self, text: str) -> None:
+        """Hand ``text`` to the other servers of this session, through the store."""
+        task = asyncio.get_running_loop().create_task(self._relay_now(text))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _relay_now(self, text: str) -> None:
+        try:
+            await self.store.relay(self.id, self.origin, text)
+        except Exception as exc:  # presence is best effort; ops do not depend on it
+            log.warning("relay for session %s failed: %s", self.id, exc)
+
+    def _on_relayed(self, event: Relayed) -> None:
+        """Another server's member joined, left or moved: tell ours (a join only once)."""
+        if event.origin == self.origin:
+            return
+        try:
+            message = decode_server(event.payload)
+        except ProtocolError as exc:
+            log.warning("ignored a relay for session %s: %s", self.id, exc)
+            return
+        now = time.monotonic()
+        if isinstance(message, Joined):
+            known = self.remote.get(message.client)
+            self.remote[message.client] = _Remote(
+                message.user, known.presence if known else None, now
+            )
+            if known is not None:
+                return  # a roster refresh
+        elif isinstance(message, Left):
+            if self.remote.pop(message.client, None) is None:
+                return
+        elif isinstance(message, PresenceMsg):
+            self.remote[message.client] = _Remote(message.user, event.payload, now)
+        else:
+            log.warning("ignored a relayed %s for session %s", type(message).__name__, self.id)
+            return
+        data = [event.payload.encode()]
+        for ws in self.members:
+            send_texts(ws, data)
+
+    def _roster_tick(self) -> None:
+        """Re-announce our members to the other servers; forget theirs gone silent
+        for three periods (their server died without saying they left)."""
+        period = self.config.roster_seconds
+        self._roster = asyncio.get_running_loop().call_later(period, self._roster_tick)
+        for member in self.members.values():
+            self._relay(encode(Joined(member.user, member.client)))
+        now = time.monotonic()
+        gone = [c for c, r in self.remote.items() if now - r.seen > 3 * period]
+        for client in gone:
+            remote = self.remote.pop(client)
+            data = [encode(Left(remote.user, client)).encode()]
+            for ws in self.members:
                 send_texts(ws, data)
 
     # --- presence --------------------------------------------------------------
@@ -501,8 +596,11 @@ class Session:
         return None
 
     def _on_store_event(self, event: StoreEvent) -> None:
-        """The store says the log grew: if another server did it, catch up soon."""
-        if isinstance(event, Appended) and event.head > self.store_head:
+        """The store says the log grew (if another server did it, catch up soon),
+        or relays a message from another server's member."""
+        if isinstance(event, Relayed):
+            self._on_relayed(event)
+        elif event.head > self.store_head:
             self.store_head = event.head
             if event.head > self.durable_version:
                 self._kick.set()

@@ -484,7 +484,10 @@ class SqliteStore:
         return self._watchers.watch(session, callback)
 
     async def relay(self, session: str, origin: str, payload: str) -> None:
-        await self.head(session)  # UnknownSession, as the contract says
+        # No read to check the session: presence relays are frequent, and
+        # with one process per file there is nobody to relay to anyway.
+        if self._closed:
+            raise StoreError("the store is closed")
         self._watchers.notify(session, Relayed(origin, payload))
 
     async def close(self) -> None:

@@ -218,7 +218,12 @@ class Store(Protocol):
         module docstring) until the returned function is called."""
 
     async def relay(self, session: str, origin: str, payload: str) -> None:
-        """Deliver ``Relayed(origin, payload)`` to every watcher of ``session``."""
+        """Deliver ``Relayed(origin, payload)`` to every watcher of ``session``.
+
+        Best effort, like every event, and cheap: servers relay presence with
+        it.  A session nobody watches (an unknown one included) gets nothing;
+        that is not an error.
+        """
 
     async def close(self) -> None:
         """Finish pending writes and release the store; it cannot be used afterwards."""
@@ -338,7 +343,8 @@ class MemoryStore:
         return self._watchers.watch(session, callback)
 
     async def relay(self, session: str, origin: str, payload: str) -> None:
-        self._get(session)
+        if self._closed:
+            raise StoreError("the store is closed")
         self._watchers.notify(session, Relayed(origin, payload))
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ import random
 
 import pytest
 
+from optiverse.collab.engine import PeerJoined, PeerLeft, PeerPresence, Welcomed
 from optiverse.commands import Create, Set
 from server.app import OptiverseServer
 from server.config import ServerConfig
@@ -128,6 +129,46 @@ def test_a_submit_made_before_the_other_instances_edits_is_transformed_past_them
         finally:
             await ann.client.close()
             await bob.client.close()
+            await stop_all(servers)
+
+    run(scenario())
+
+
+def test_people_on_other_instances_are_seen_joining_moving_and_leaving() -> None:
+    async def scenario() -> None:
+        servers = await start_instances(MemoryStore())
+        ann, bob, cat = Tracked("ann"), Tracked("bob"), Tracked("cat")
+        try:
+            await ann.client.start(url(servers[0]), create=True)
+            session = ann.client.session
+            assert session is not None
+            await bob.client.start(url(servers[1]), session=session)
+            async with asyncio.timeout(5):
+                while not any(isinstance(e, PeerJoined) for e in ann.events):
+                    await asyncio.sleep(0.005)
+            assert [e.user.name for e in ann.events if isinstance(e, PeerJoined)] == ["bob"]
+            bob.client.presence((12.0, 34.0), ("m1",))
+            async with asyncio.timeout(5):
+                while not any(isinstance(e, PeerPresence) for e in ann.events):
+                    await asyncio.sleep(0.005)
+            seen = next(e for e in ann.events if isinstance(e, PeerPresence))
+            assert (seen.user.name, seen.cursor, seen.selection) == ("bob", (12.0, 34.0), ("m1",))
+            # A later joiner on the first instance is welcomed with Bob in the
+            # users and gets his last presence.
+            await cat.client.start(url(servers[0]), session=session)
+            welcome = next(e for e in cat.events if isinstance(e, Welcomed))
+            assert {u.name for u in welcome.users} == {"ann", "bob", "cat"}
+            async with asyncio.timeout(5):
+                while not any(isinstance(e, PeerPresence) for e in cat.events):
+                    await asyncio.sleep(0.005)
+            await bob.client.close()
+            async with asyncio.timeout(5):
+                while not any(isinstance(e, PeerLeft) for e in ann.events):
+                    await asyncio.sleep(0.005)
+            assert [e.user.name for e in ann.events if isinstance(e, PeerLeft)] == ["bob"]
+        finally:
+            for t in (ann, bob, cat):
+                await t.client.close()
             await stop_all(servers)
 
     run(scenario())
