@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep a session with no client in memory this long (default %(default)s)",
     )
     p.add_argument(
+        "--roster-seconds",
+        type=float,
+        default=d.roster_seconds,
+        metavar="S",
+        help="with a store shared by several servers (redis://): re-announce this server's "
+        "members every S seconds, and drop another server's after 3 S without news "
+        "(default %(default)s)",
+    )
+    p.add_argument(
         "--no-compression",
         action="store_true",
         help="do not offer permessage-deflate (compression is on by default)",
@@ -153,6 +162,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         limits=limits,
         snapshot_every=args.snapshot_every,
         idle_unload_seconds=args.idle_unload_seconds,
+        roster_seconds=args.roster_seconds,
         compression=not args.no_compression,
         log_level=args.log_level,
         log_format=log_format,

@@ -353,15 +353,15 @@ class Session:
         head instead would hand a joiner versions that a crash can still lose,
         and its later ``since`` would then name a history nobody else has.
         """
-        ops: list[OpMsg] | None = None
-        if since is not None and since <= self.sequencer.version:
-            ops = await self.entries_after(since)
         # Another server may have appended without us hearing of it (events are
         # hints): the joiner then gets the catch-up broadcast right after its welcome.
         head = await self.store.head(self.id)
         if head > self.store_head:
             self.store_head = head
             self._kick.set()
+        ops: list[OpMsg] | None = None
+        if since is not None and since <= self.sequencer.version:
+            ops = await self.entries_after(since)
         # From here on nothing awaits: the welcome is written before any later
         # op, and entries_after returned everything up to the head.
         if self.broken:
