@@ -201,6 +201,13 @@ def setup_logging(level: str, fmt: LogFormat) -> None:
 async def run(config: ServerConfig) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
     store = open_store(config.store)
+    # Reach the store before listening: a wrong URL or a Redis that is down is
+    # a clear error now, not an `internal` error at the first hello.
+    try:
+        await store.list_sessions()
+    except StoreError:
+        await store.close()
+        raise
     server = OptiverseServer(config, store)
     await server.start()
     stop = asyncio.Event()

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -87,6 +88,20 @@ def test_sigint_exits_0_and_a_bad_store_is_a_clear_error(server_proc: ServerFact
     assert out.returncode == 1
     assert "unsupported store 'postgres://db/x'" in out.stderr
     assert "Traceback" not in out.stderr
+    # A Redis nobody listens on is refused before the server listens.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "server", "--port", "0", "--store", f"redis://127.0.0.1:{dead}/0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert f"cannot reach Redis at redis://127.0.0.1:{dead}/0" in out.stderr
+    assert "listening" not in out.stdout and "Traceback" not in out.stderr
 
 
 def test_sigterm_closes_1001_exits_0_and_restart_restores(server_proc: ServerFactory) -> None:
