@@ -6,6 +6,10 @@
     python bench/bench_server_load.py idle URL --sessions-file F   (connect one idle client each)
     python bench/bench_server_load.py drag URL --rate 30 --seconds 10 [--presence]
 
+URL may be several comma-separated URLs (server processes sharing a store):
+a session is created on the first, and clients are spread over them round-robin
+(client ``i`` on URL ``i % n``).
+
 It speaks the wire protocol with bare websockets clients (default
 compression, as the app would) and parses only what it must, so that the
 generator is not the bottleneck of the measurement.
@@ -103,6 +107,11 @@ async def _discard(ws: ClientConnection) -> None:
             pass
 
 
+def _url(urls: list[str], i: int) -> str:
+    """Client ``i``'s server: round-robin, client 0 (who creates the session) on the first."""
+    return urls[i % len(urls)]
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -174,9 +183,11 @@ class _FastReader(asyncio.Protocol):
         self.ws.transport.write(b"".join(self.ws.protocol.data_to_send()))
 
 
-async def throughput(url: str, clients: int, seconds: float, window: int) -> dict[str, Any]:
-    first = await Peer.join(url, "t0")
-    peers = [first] + [await Peer.join(url, f"t{i}", first.session) for i in range(1, clients)]
+async def throughput(urls: list[str], clients: int, seconds: float, window: int) -> dict[str, Any]:
+    first = await Peer.join(urls[0], "t0")
+    peers = [first] + [
+        await Peer.join(_url(urls, i), f"t{i}", first.session) for i in range(1, clients)
+    ]
     # Op k of a client moves its component k % window: pipelined ops of one
     # client touch different components, as a multi-selection drag would, so
     # the server's transforms are the cheap different-id kind.
@@ -279,9 +290,11 @@ async def throughput(url: str, clients: int, seconds: float, window: int) -> dic
 # --- fan-out latency ----------------------------------------------------------
 
 
-async def latency(url: str, clients: int, rate: float, seconds: float) -> dict[str, Any]:
-    first = await Peer.join(url, "l0")
-    peers = [first] + [await Peer.join(url, f"l{i}", first.session) for i in range(1, clients)]
+async def latency(urls: list[str], clients: int, rate: float, seconds: float) -> dict[str, Any]:
+    first = await Peer.join(urls[0], "l0")
+    peers = [first] + [
+        await Peer.join(_url(urls, i), f"l{i}", first.session) for i in range(1, clients)
+    ]
     for p in peers:
         await p.commit(_create(p.name))
     sent: dict[tuple[str, int], float] = {}
@@ -346,14 +359,14 @@ async def latency(url: str, clients: int, rate: float, seconds: float) -> dict[s
 # --- idle sessions ------------------------------------------------------------
 
 
-async def populate(url: str, sessions: int, components: int, out: str) -> dict[str, Any]:
+async def populate(urls: list[str], sessions: int, components: int, out: str) -> dict[str, Any]:
     ids: list[str] = []
     sem = asyncio.Semaphore(20)
     started = time.monotonic()
 
     async def one(i: int) -> None:
         async with sem:
-            p = await Peer.join(url, f"p{i}")
+            p = await Peer.join(urls[0], f"p{i}")
             ops = [_create(f"c{k}", float(k)) for k in range(components)]
             for op in ops:
                 await p.submit(op)
@@ -377,7 +390,7 @@ async def populate(url: str, sessions: int, components: int, out: str) -> dict[s
     }
 
 
-async def idle(url: str, sessions_file: str, hold: float, ready_file: str) -> dict[str, Any]:
+async def idle(urls: list[str], sessions_file: str, hold: float, ready_file: str) -> dict[str, Any]:
     with open(sessions_file) as f:
         ids: list[str] = json.load(f)
     sem = asyncio.Semaphore(50)
@@ -385,7 +398,7 @@ async def idle(url: str, sessions_file: str, hold: float, ready_file: str) -> di
 
     async def one(i: int, sid: str) -> None:
         async with sem:
-            peers.append(await Peer.join(url, f"i{i}", sid))
+            peers.append(await Peer.join(_url(urls, i), f"i{i}", sid))
 
     await asyncio.gather(*(one(i, s) for i, s in enumerate(ids)))
     readers = [asyncio.create_task(_discard(p.ws)) for p in peers]
@@ -427,9 +440,9 @@ class _Wire:
         return self.sent, self.received
 
 
-async def drag(url: str, rate: float, seconds: float, presence: bool) -> dict[str, Any]:
-    dragger = await Peer.join(url, "dragger")
-    watcher = await Peer.join(url, "watcher", dragger.session)
+async def drag(urls: list[str], rate: float, seconds: float, presence: bool) -> dict[str, Any]:
+    dragger = await Peer.join(urls[0], "dragger")
+    watcher = await Peer.join(_url(urls, 1), "watcher", dragger.session)
     await dragger.commit(_create("M1"))
     wires = {"dragger": _Wire(dragger.ws), "watcher": _Wire(watcher.ws)}
     readers = [asyncio.create_task(_discard(p.ws)) for p in (watcher,)]
@@ -476,7 +489,7 @@ async def drag(url: str, rate: float, seconds: float, presence: bool) -> dict[st
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("scenario", choices=["throughput", "latency", "populate", "idle", "drag"])
-    p.add_argument("url")
+    p.add_argument("url", help="a server's ws:// URL, or several, comma-separated")
     p.add_argument("--clients", type=int, default=10)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--window", type=int, default=8)
@@ -488,16 +501,17 @@ def main() -> None:
     p.add_argument("--hold", type=float, default=5.0)
     p.add_argument("--presence", action="store_true")
     a = p.parse_args()
+    urls: list[str] = a.url.split(",")
     if a.scenario == "throughput":
-        coro: Any = throughput(a.url, a.clients, a.seconds, a.window)
+        coro: Any = throughput(urls, a.clients, a.seconds, a.window)
     elif a.scenario == "latency":
-        coro = latency(a.url, a.clients, a.rate, a.seconds)
+        coro = latency(urls, a.clients, a.rate, a.seconds)
     elif a.scenario == "populate":
-        coro = populate(a.url, a.sessions, a.components, a.sessions_file)
+        coro = populate(urls, a.sessions, a.components, a.sessions_file)
     elif a.scenario == "idle":
-        coro = idle(a.url, a.sessions_file, a.hold, a.ready_file)
+        coro = idle(urls, a.sessions_file, a.hold, a.ready_file)
     else:
-        coro = drag(a.url, a.rate, a.seconds, a.presence)
+        coro = drag(urls, a.rate, a.seconds, a.presence)
     result = asyncio.run(coro)
     print(json.dumps(result), flush=True)
 
