@@ -151,10 +151,12 @@ class Sequencer:
             and base >= self._touched_from
             and self._touched.get(op.id, 0) <= base
         )
-        if history is None:
+        if untouched:
+            history = []  # nothing after base can change it: no need to read any
+        elif history is None:
             if self.needs_history(base):
                 raise ValueError(f"base {base} is older than the tail; pass history")
-            history = [] if untouched else self._tail_after(base)
+            history = self._tail_after(base)
         else:
             history = [e for e in history if e.version > base]
             if len(history) != self.version - base:
@@ -199,6 +201,28 @@ class Sequencer:
         self.tail.append(entry)
         self.client_seqs[entry.client] = (entry.seq, entry.version)
         self._touch(entry)
+
+    def note_touched(self, entries: Sequence[OpMsg]) -> None:
+        """Remember which components ``entries`` touched.
+
+        ``entries`` are consecutive and end at this sequencer's version (read
+        from the store).  A later submit made at a base among them, on a
+        component none of them touched after that base, then needs no history
+        at all: a server catching up re-sequences its pending submits this way.
+        """
+        if not entries or entries[-1].version != self.version:
+            raise ValueError("the entries must end at the sequencer's version")
+        first = entries[0].version - 1
+        if first >= self._touched_from:
+            return
+        for entry in entries:
+            if entry.version > self._touched_from:
+                break  # what follows is counted already
+            op = entry.op
+            for item in op.ops if isinstance(op, Batch) else (op,):
+                if not isinstance(item, Noop):
+                    self._touched[item.id] = max(self._touched.get(item.id, 0), entry.version)
+        self._touched_from = first
 
     def _touch(self, entry: OpMsg) -> None:
         op = entry.op

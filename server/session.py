@@ -669,34 +669,45 @@ class Session:
     async def _catch_up(self) -> None:
         """Take in the entries other servers appended; sequence what is pending again on top.
 
-        Reads from the oldest base any pending submit was made at, so every
-        pending op can be transformed past everything after its base.  Only
-        the part after the reads runs without awaiting, so no submit, join or
+        Reads only what is new since the durable version, plus, when a pending
+        submit's base is older than the committed entries still in memory, the
+        entries between: a server that fell behind must not re-read its whole
+        lag on every try, or it never catches up with a busy peer.  Only the
+        part after the reads runs without awaiting, so no submit, join or
         commit interleaves with the rebuild.
         """
-        while True:
-            start = min([self.durable_version, *(p.submit.base for p in self.pending)])
-            fetched = await self.store.log(self.id, start)
-            if any(p.submit.base < start for p in self.pending):
-                continue  # a submit with an older base arrived meanwhile: read again
-            break
-        if not fetched or fetched[-1].version <= self.durable_version:
-            self.store_head = self.durable_version  # a late or repeated hint
+        durable = self.durable_version
+        new = await self.store.log(self.id, durable)
+        if not new:
+            self.store_head = durable  # a late or repeated hint
             return
+        # The committed entries in memory end at the durable version (the
+        # writer alone moves it, and this is the writer).
+        committed = [e for e in self.sequencer.tail if e.version <= durable]
+        fetched = committed + new
+        start = fetched[0].version - 1
+        while True:
+            oldest = min([start, *(p.submit.base for p in self.pending)])
+            if oldest >= start:
+                break
+            fetched = await self.store.log(self.id, oldest, start) + fetched
+            start = oldest
         head = fetched[-1].version
-        foreign = [e for e in fetched if e.version > self.durable_version]
+        foreign = new
         # The sequencer at the durable version, then the foreign entries on top.
-        committed_tail = [e for e in self.sequencer.tail if e.version <= self.durable_version]
         sequencer = self._sequencer(
             self._durable_scene(),
-            self.durable_version,
-            committed_tail,
+            durable,
+            committed,
             dict(self.durable_clients),
             self.config,
         )
         for entry in foreign:
             sequencer.adopt(entry)
             self.durable_clients[entry.client] = (entry.seq, entry.version)
+        # A pending Set on a component nobody touched since its base then skips
+        # the transform: the cost of a lag is what conflicts, not how long it is.
+        sequencer.note_touched(fetched)
         old_pending, self.pending = self.pending, []
         self.sequencer = sequencer
         self.durable_version = head
@@ -715,17 +726,19 @@ class Session:
         for ws in self.members:
             send_texts(ws, frames)
         self.metrics.ops_adopted.inc(len(foreign))
-        self._resequence(old_pending, fetched)
+        self._resequence(old_pending, fetched, start)
 
-    def _resequence(self, old: list[_Pending], fetched: list[OpMsg]) -> None:
-        """Sequence ``old`` submits again, in their order, on the caught-up sequencer."""
+    def _resequence(self, old: list[_Pending], fetched: list[OpMsg], start: int) -> None:
+        """Sequence ``old`` submits again, in their order, on the caught-up sequencer
+        (``fetched``: the entries after version ``start``, up to the store's head)."""
         renumbered: dict[int, int] = {}
         refused: dict[int, Rejected] = {}
         again: list[OpMsg] = []
         for pending in old:
             forget_entry(pending.entry)
             msg = pending.submit
-            history = [e for e in fetched if e.version > msg.base] + again
+            # fetched holds the consecutive versions after start.
+            history = fetched[msg.base - start :] + again
             result = self.sequencer.submit(
                 pending.sender.client,
                 msg.seq,

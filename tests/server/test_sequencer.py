@@ -74,19 +74,48 @@ def test_refusals_change_nothing() -> None:
 
 def test_history_beyond_the_tail_comes_from_the_caller() -> None:
     seq = Sequencer(Scene(), 0, tail_size=2)
-    entries = [
-        accepted(seq.submit("ca", i, i - 1, Create(f"L{i}", "lens"), ANN)).entry
-        for i in range(1, 6)
+    ops: list[Op] = [
+        Create("L1", "lens"),
+        Set("L1", {"x_mm": 5.0}),
+        Create("L3", "lens"),
+        Create("L4", "lens"),
+        Create("L5", "lens"),
     ]
+    entries = [accepted(seq.submit("ca", i, i - 1, op, ANN)).entry for i, op in enumerate(ops, 1)]
     assert seq.tail_start == 3
     assert seq.needs_history(1) and not seq.needs_history(3)
+    # L1 changed at version 2, after Bob's base 1: his Set needs what came after it.
     with pytest.raises(ValueError, match="history"):
         seq.submit("cb", 1, 1, Set("L1", {"x_mm": 1.0}), BOB)
     with pytest.raises(ValueError, match="incomplete"):
         seq.submit("cb", 1, 1, Set("L1", {"x_mm": 1.0}), BOB, history=entries[2:])
     entry = accepted(seq.submit("cb", 1, 1, Set("L1", {"x_mm": 1.0}), BOB, history=entries)).entry
-    assert entry.version == 6
+    assert entry.version == 6 and entry.op == Set("L1", {"x_mm": 1.0}, {"x_mm": 5.0})
     assert seq.ops_since(0) is None  # not all in memory
+    # Nothing touched L3 after Cat's base 3, older than the tail now: no history needed.
+    entry = accepted(seq.submit("cc", 1, 3, Set("L3", {"y_mm": 2.0}), ANN)).entry
+    assert entry.version == 7
+
+
+def test_noted_history_lets_old_bases_skip_the_transform_where_nothing_conflicts() -> None:
+    a = Sequencer(Scene(), 0)
+    entries = [
+        accepted(a.submit("ca", i, i - 1, op, ANN)).entry
+        for i, op in enumerate(
+            [Create("L1", "lens"), Create("L2", "lens"), Set("L1", {"x_mm": 5.0})], 1
+        )
+    ]
+    # A server that adopted these from the store at version 3, with no tail.
+    b = Sequencer(a.scene.copy(), 3)
+    assert b.needs_history(2)
+    with pytest.raises(ValueError, match="history"):
+        b.submit("cb", 1, 2, Set("L2", {"x_mm": 1.0}), BOB)
+    b.note_touched(entries)
+    accepted(b.submit("cb", 1, 2, Set("L2", {"x_mm": 1.0}), BOB))  # L2 untouched since 2
+    with pytest.raises(ValueError, match="history"):
+        b.submit("cb", 2, 2, Set("L1", {"x_mm": 1.0}), BOB)  # L1 changed at 3
+    with pytest.raises(ValueError, match="end at the sequencer's version"):
+        b.note_touched(entries)  # b is at version 4 now
 
 
 def test_trim_tail_keeps_the_sequencer_usable() -> None:
