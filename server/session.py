@@ -677,9 +677,12 @@ class Session:
         commit interleaves with the rebuild.
         """
         durable = self.durable_version
+        hint = self.store_head
         new = await self.store.log(self.id, durable)
         if not new:
-            self.store_head = durable  # a late or repeated hint
+            if self.store_head == hint:
+                self.store_head = durable  # a stale hint: nothing to take in
+            # else a newer event came during the read: the writer looks again.
             return
         # The committed entries in memory end at the durable version (the
         # writer alone moves it, and this is the writer).
