@@ -137,15 +137,6 @@ def test_read_only_arrays_are_passed_as_the_types_warm_up_compiled() -> None:
     typeof = cast(Callable[[object], object], numba.typeof)
 
     prepared = read_only(prepare(random_scene(1, 1, 11, 10)))
-    el, launch = prepared.elements, prepared.launch
-    args = compiled_tracer._arguments(
-        el.table,
-        el.kinds,
-        launch.origin,
-        launch.direction,
-        launch.source,
-        launch.max_length,
-        TraceSettings(),
-    )
+    args = compiled_tracer._arguments(prepared, TraceSettings())
     types = [typeof(a) for a in args]
     assert types == [typeof(a) for a in compiled_tracer._warm_up_arguments()]

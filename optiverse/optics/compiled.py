@@ -365,26 +365,14 @@ def trace_compiled_prepared(
     if _compiled is None and not warm_up():
         raise RuntimeError("the compiled tracer needs numba, which is not installed")
     assert _compiled is not None
-    el = prepared.elements
-    launch = prepared.launch
     points, intensities, offsets, source, termination, interactions, parent, n_seg, trunc = (
-        _compiled(
-            *_arguments(
-                el.table,
-                el.kinds,
-                launch.origin,
-                launch.direction,
-                launch.source,
-                launch.max_length,
-                settings,
-            )
-        )
+        _compiled(*_arguments(prepared, settings))
     )
     return TraceResult(
         points,
         intensities,
         offsets,
-        launch.sources,
+        prepared.launch.sources,
         source,
         termination,
         interactions,
@@ -394,28 +382,22 @@ def trace_compiled_prepared(
     )
 
 
-def _arguments(
-    table: F64,
-    kinds: I64,
-    origin: F64,
-    direction: F64,
-    source: I64,
-    max_length: F64,
-    settings: TraceSettings,
-) -> tuple[Any, ...]:
+def _arguments(prepared: PreparedScene, settings: TraceSettings) -> tuple[Any, ...]:
     # The same argument types on every call: numba compiles once per
     # combination of types, and for arrays their layout, alignment and
     # writability are part of the type (a read-only array would mean another
     # 10 s compile). The limits go as floats, compared as the other tracers
     # compare them: any number (2.5 interactions, 1e30 segments) means the same.
     need: tuple[Literal["C", "A", "W"], ...] = ("C", "A", "W")
+    el = prepared.elements
+    launch = prepared.launch
     return (
-        np.require(table, np.float64, need),
-        np.require(kinds, np.int64, need),
-        np.require(origin, np.float64, need).reshape(-1, 2),
-        np.require(direction, np.float64, need).reshape(-1, 2),
-        np.require(source, np.int64, need),
-        np.require(max_length, np.float64, need),
+        np.require(el.table, np.float64, need),
+        np.require(el.kinds, np.int64, need),
+        np.require(launch.origin, np.float64, need).reshape(-1, 2),
+        np.require(launch.direction, np.float64, need).reshape(-1, 2),
+        np.require(launch.source, np.int64, need),
+        np.require(launch.max_length, np.float64, need),
         float(settings.max_interactions),
         float(settings.min_intensity),
         float(settings.epsilon_mm),
@@ -428,14 +410,4 @@ def _warm_up_arguments() -> tuple[Any, ...]:
     lens = SimpleNamespace(kind="lens", x_mm=50.0, efl_mm=50.0)
     source = SimpleNamespace(kind="source", n_rays=3)
     prepared = prepare(SimpleNamespace(components={"l": lens, "s": source}))
-    el = prepared.elements
-    launch = prepared.launch
-    return _arguments(
-        el.table,
-        el.kinds,
-        launch.origin,
-        launch.direction,
-        launch.source,
-        launch.max_length,
-        DEFAULT_SETTINGS,
-    )
+    return _arguments(prepared, DEFAULT_SETTINGS)
