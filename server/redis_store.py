@@ -14,6 +14,8 @@ several independent stores:
 ``{prefix}:clients:{id}``      hash: client id -> ``"seq:version"`` of its last entry
 ``{prefix}:snaps:{id}``        sorted set: ``"version:time"``, scored by version
 ``{prefix}:snapdata:{id}``     hash: version -> the scene JSON (``scene_to_data``)
+``{prefix}:turn:{id}``         string, expiring: the writer holding the session's turn
+                               (``claim``); appends by others fail while it exists
 ``{prefix}:events:{id}``       pub/sub channel: ``{"head": n}`` or
                                ``{"origin": ..., "payload": ...}``
 =============================  ===========================================================
@@ -99,19 +101,23 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS: session, log, clients, snaps, snapdata
+# KEYS: session, log, clients, snaps, snapdata, turn
 # ARGV: expected, last, channel, event, n entries, n clients, has snapshot,
-#       snapshot version, snapshot member, scene JSON, entries..., (client, "seq:version")...
+#       snapshot version, snapshot member, scene JSON, writer,
+#       entries..., (client, "seq:version")...
+# Returns -1 (unknown session), 0 (the head moved, or another writer holds the turn) or 1.
 _APPEND = """
 local head = redis.call('HGET', KEYS[1], 'version')
 if not head then return -1 end
 if tonumber(head) ~= tonumber(ARGV[1]) then return 0 end
+local turn = redis.call('GET', KEYS[6])
+if turn and turn ~= ARGV[11] then return 0 end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(head) then
   return redis.error_reply('the log of ' .. KEYS[1] .. ' disagrees with its head ' .. head)
 end
 local n = tonumber(ARGV[5])
 -- at most 1000 entries per RPUSH: Lua's unpack has a stack limit
-local first = 11
+local first = 12
 local i = first
 while i < first + n do
   local j = math.min(i + 999, first + n - 1)
@@ -127,7 +133,18 @@ if ARGV[7] == '1' then
   redis.call('ZADD', KEYS[4], ARGV[8], ARGV[9])
   redis.call('HSET', KEYS[5], ARGV[8], ARGV[10])
 end
+if turn then redis.call('DEL', KEYS[6]) end
 if n > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+"""
+
+# KEYS: session, turn.  ARGV: writer, milliseconds.
+# Returns -1 (unknown session), 1 (the writer holds the turn) or 0 (another does).
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local turn = redis.call('GET', KEYS[2])
+if turn and turn ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
@@ -295,6 +312,7 @@ class RedisStore:
             raise StoreError(f"invalid Redis store URL {self.where}: {exc}") from None
         self._create = self._redis.register_script(_CREATE)
         self._append = self._redis.register_script(_APPEND)
+        self._claim = self._redis.register_script(_CLAIM)
         self._save_snapshot = self._redis.register_script(_SAVE_SNAPSHOT)
         self._load = self._redis.register_script(_LOAD)
         self._log = self._redis.register_script(_LOG)
@@ -384,6 +402,7 @@ class RedisStore:
         entries: Sequence[OpMsg],
         expected_version: int,
         snapshot: Snapshot | None = None,
+        writer: str | None = None,
     ) -> bool:
         self._check_open()
         check_entries(entries, expected_version)
@@ -401,10 +420,11 @@ class RedisStore:
             str(len(latest)),
             "1" if snapshot is not None else "0",
             *snap,
+            writer or "",  # "" is nobody's: a turn always blocks it
             *(encode_entry(e).text for e in entries),
             *itertools.chain.from_iterable(latest.items()),
         ]
-        keys = self._session_keys(session, "log", "clients", "snaps", "snapdata")
+        keys = self._session_keys(session, "log", "clients", "snaps", "snapdata", "turn")
         done = await self._run(self._append, keys, args)
         if done == -1:
             raise UnknownSession(session)
@@ -470,6 +490,14 @@ class RedisStore:
         if found is None:
             raise UnknownSession(session)
         return int(found)
+
+    async def claim(self, session: str, writer: str, seconds: float) -> bool:
+        milliseconds = str(max(1, round(seconds * 1000)))
+        keys = self._session_keys(session, "turn")
+        done = await self._run(self._claim, keys, [writer, milliseconds])
+        if done == -1:
+            raise UnknownSession(session)
+        return bool(done == 1)
 
     def watch(self, session: str, callback: Watcher) -> Unwatch:
         self._check_open()

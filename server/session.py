@@ -84,9 +84,15 @@ log = logging.getLogger(__name__)
 # A client whose unread output exceeds this is too slow to follow the session.
 MAX_WRITE_BUFFER = 16 << 20
 _GATHER_ROUNDS = 3
-# Compare-and-set losses in a row before a session gives up (its clients
-# reconnect): another server appending faster than this one can catch up.
-MAX_LOST_APPENDS = 100
+# After this many compare-and-set losses in a row a server claims the
+# session's turn (Store.claim): for TURN_SECONDS, or until its append lands,
+# the other servers' appends fail, so a busy server cannot starve it.
+CLAIM_AFTER_LOSSES = 2
+TURN_SECONDS = 0.25
+# A server that cannot commit for this long gives up (its clients reconnect).
+MAX_LOSING_SECONDS = 30.0
+# How long to wait when an append lost to another server's turn, not to new entries.
+TURN_WAIT_SECONDS = 0.002
 # Fire-and-forget close tasks, referenced so they are not collected mid-way.
 _background: set[asyncio.Task[None]] = set()
 
@@ -630,9 +636,9 @@ class Session:
     async def _commit(self) -> None:
         """Commit everything pending, catching up first each time another server
         appended before us; then acknowledge and broadcast."""
-        for _attempt in range(MAX_LOST_APPENDS):
-            if not self.pending:
-                return
+        losses = 0
+        losing_since = time.monotonic()
+        while self.pending:
             batch, self.pending = self.pending, []
             entries = [p.entry for p in batch]
             head = entries[-1].version
@@ -643,7 +649,9 @@ class Session:
             started = time.monotonic()
             self._committing = entries
             try:
-                appended = await self.store.append(self.id, entries, self.durable_version, snapshot)
+                appended = await self.store.append(
+                    self.id, entries, self.durable_version, snapshot, self.origin
+                )
             finally:
                 self._committing = []
             if appended:
@@ -658,13 +666,22 @@ class Session:
                     self.snapshot_version = head
                 self._deliver(batch, done)
                 return
-            # Another server appended first: what we sequenced sits on a stale head.
+            # Another server appended first, or holds the turn: what we
+            # sequenced sits on a stale head, or must wait.
             self.metrics.lost_appends.inc()
             self.pending = batch + self.pending
+            losses += 1
+            if time.monotonic() - losing_since > MAX_LOSING_SECONDS:
+                raise StoreError(
+                    f"append to session {self.id} lost to other writers for "
+                    f"{MAX_LOSING_SECONDS:.0f} s"
+                )
+            if losses >= CLAIM_AFTER_LOSSES:
+                await self.store.claim(self.id, self.origin, TURN_SECONDS)
+            before = self.durable_version
             await self._catch_up()
-        raise StoreError(
-            f"append to session {self.id} lost {MAX_LOST_APPENDS} times in a row to other writers"
-        )
+            if self.durable_version == before:
+                await asyncio.sleep(TURN_WAIT_SECONDS)  # nothing new: someone's turn
 
     async def _catch_up(self) -> None:
         """Take in the entries other servers appended; sequence what is pending again on top.

@@ -38,6 +38,7 @@ from optiverse.commands.ops import Op
 from optiverse.wire import structure
 from server.store import (
     Appended,
+    LocalTurns,
     LocalWatchers,
     Relayed,
     SessionExists,
@@ -381,6 +382,7 @@ class SqliteStore:
         self._closed = False
         # One process per file (see docs/server.md), so its watchers are all local.
         self._watchers = LocalWatchers()
+        self._turns = LocalTurns()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -451,12 +453,18 @@ class SqliteStore:
         entries: Sequence[OpMsg],
         expected_version: int,
         snapshot: Snapshot | None = None,
+        writer: str | None = None,
     ) -> bool:
+        if self._turns.blocks(session, writer):
+            await self.head(session)  # UnknownSession first, as the contract says
+            return False
         appended = await self._call(
             self.sync.append_tx, session, entries, expected_version, snapshot
         )
-        if appended and entries:
-            self._watchers.notify(session, Appended(entries[-1].version))
+        if appended:
+            self._turns.landed(session, writer)
+            if entries:
+                self._watchers.notify(session, Appended(entries[-1].version))
         return appended
 
     async def ops_since(self, session: str, version: int) -> list[OpMsg]:
@@ -479,6 +487,10 @@ class SqliteStore:
 
     async def head(self, session: str) -> int:
         return await self._read(self.reader.head, session)
+
+    async def claim(self, session: str, writer: str, seconds: float) -> bool:
+        await self.head(session)  # UnknownSession
+        return self._turns.claim(session, writer, seconds)
 
     def watch(self, session: str, callback: Watcher) -> Unwatch:
         return self._watchers.watch(session, callback)

@@ -11,6 +11,11 @@ several server instances can share one session:
   the other.
 * Nothing is ever rewritten: the log is append-only and kept for replay;
   snapshots only make loading cheaper.
+* :meth:`Store.claim` gives a writer that keeps losing the compare-and-set
+  a *turn*: for a short while, or until its next append lands, the others'
+  appends fail as if the head had moved, so a busy writer cannot starve a
+  slower one.  A writer that does not name itself (``writer=None``) never
+  holds a turn and is held back by anyone else's.
 * :meth:`Store.watch` tells every server sharing the store that a session's
   log grew (:class:`Appended`) or that another server relayed a message for
   the session's members (:class:`Relayed`, sent with :meth:`Store.relay`).
@@ -38,6 +43,7 @@ from optiverse.errors import OptiverseError
 
 __all__ = [
     "Appended",
+    "LocalTurns",
     "LocalWatchers",
     "MemoryStore",
     "Relayed",
@@ -169,6 +175,39 @@ class LocalWatchers:
                 loop.call_soon(callback, event)
 
 
+class LocalTurns:
+    """Turns (see :meth:`Store.claim`) held within this process: the local adapters'."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, float]] = {}  # session -> (writer, monotonic deadline)
+
+    def holder(self, session: str) -> str | None:
+        held = self._held.get(session)
+        if held is None:
+            return None
+        if time.monotonic() >= held[1]:
+            del self._held[session]
+            return None
+        return held[0]
+
+    def blocks(self, session: str, writer: str | None) -> bool:
+        """True when someone other than ``writer`` holds the session's turn."""
+        holder = self.holder(session)
+        return holder is not None and holder != writer
+
+    def claim(self, session: str, writer: str, seconds: float) -> bool:
+        holder = self.holder(session)
+        if holder is not None and holder != writer:
+            return False
+        self._held[session] = (writer, time.monotonic() + seconds)
+        return True
+
+    def landed(self, session: str, writer: str | None) -> None:
+        """``writer`` appended: its turn, if it held one, is over."""
+        if writer is not None and self.holder(session) == writer:
+            del self._held[session]
+
+
 class Store(Protocol):
     """The async storage contract every adapter implements (see the module docstring)."""
 
@@ -184,12 +223,15 @@ class Store(Protocol):
         entries: Sequence[OpMsg],
         expected_version: int,
         snapshot: Snapshot | None = None,
+        writer: str | None = None,
     ) -> bool:
         """Atomically log ``entries`` if the head is ``expected_version``; False if it is not.
 
         ``entries`` must have the versions ``expected_version + 1, +2, ...``.
         ``snapshot``, if given, is stored in the same atomic step and must be at
-        a version no newer than the last entry.  Raises UnknownSession.
+        a version no newer than the last entry.  Also False, storing nothing,
+        while a writer other than ``writer`` holds the session's turn; an
+        append by the turn's holder ends it.  Raises UnknownSession.
         """
 
     async def ops_since(self, session: str, version: int) -> list[OpMsg]:
@@ -212,6 +254,12 @@ class Store(Protocol):
 
     async def head(self, session: str) -> int:
         """The session's head version.  Raises UnknownSession."""
+
+    async def claim(self, session: str, writer: str, seconds: float) -> bool:
+        """Take the session's turn for ``seconds`` (or extend it, for its holder).
+
+        Returns False, changing nothing, while another writer holds it.
+        """
 
     def watch(self, session: str, callback: Watcher) -> Unwatch:
         """Call ``callback(event)`` on this event loop for the session's events (see the
@@ -261,6 +309,7 @@ class MemoryStore:
         self._sessions: dict[str, _MemorySession] = {}
         self._closed = False
         self._watchers = LocalWatchers()
+        self._turns = LocalTurns()
 
     def _get(self, session: str) -> _MemorySession:
         if self._closed:
@@ -291,10 +340,11 @@ class MemoryStore:
         entries: Sequence[OpMsg],
         expected_version: int,
         snapshot: Snapshot | None = None,
+        writer: str | None = None,
     ) -> bool:
         state = self._get(session)
         check_entries(entries, expected_version)
-        if state.version != expected_version:
+        if state.version != expected_version or self._turns.blocks(session, writer):
             return False
         last = entries[-1].version if entries else expected_version
         if snapshot is not None and snapshot.version > last:
@@ -304,6 +354,7 @@ class MemoryStore:
             state.clients[entry.client] = (entry.seq, entry.version)
         if snapshot is not None:
             state.snapshots.append(snapshot)
+        self._turns.landed(session, writer)
         if entries:
             self._watchers.notify(session, Appended(last))
         return True
@@ -338,6 +389,10 @@ class MemoryStore:
 
     async def head(self, session: str) -> int:
         return self._get(session).version
+
+    async def claim(self, session: str, writer: str, seconds: float) -> bool:
+        self._get(session)
+        return self._turns.claim(session, writer, seconds)
 
     def watch(self, session: str, callback: Watcher) -> Unwatch:
         return self._watchers.watch(session, callback)

@@ -644,3 +644,41 @@ def test_redis_store_urls() -> None:
         await store.close()
 
     asyncio.run(refused())
+
+
+# --- turns ------------------------------------------------------------------------
+
+
+def test_a_turn_holds_other_writers_back_until_its_holder_appends(
+    make_store: StoreFactory, request: pytest.FixtureRequest
+) -> None:
+    async def body(a: Store, b: Store) -> None:
+        await a.create_session(SessionMeta("s"))
+        assert await a.append("s", [entry(1)], 0, writer="A")
+        assert await b.claim("s", "B", 5.0)
+        assert await b.claim("s", "B", 5.0)  # the holder may extend it
+        assert not await a.claim("s", "A", 5.0)
+        # A's append at the right head fails, storing nothing; so does an anonymous one.
+        assert not await a.append("s", [entry(2)], 1, writer="A")
+        assert not await a.append("s", [entry(2)], 1)
+        assert await a.head("s") == 1
+        # B's append lands and ends its turn: A goes on.
+        assert await b.append("s", [entry(2, client="cb")], 1, writer="B")
+        assert await a.append("s", [entry(3)], 2, writer="A")
+        assert [e.version for e in await a.log("s")] == [1, 2, 3]
+        with pytest.raises(UnknownSession):
+            await a.claim("nope", "A", 1.0)
+
+    run_pair(make_store, request, body)
+
+
+def test_a_turn_expires(make_store: StoreFactory, request: pytest.FixtureRequest) -> None:
+    async def body(a: Store, b: Store) -> None:
+        await a.create_session(SessionMeta("s"))
+        assert await b.claim("s", "B", 0.05)
+        assert not await a.append("s", [entry(1)], 0, writer="A")
+        await asyncio.sleep(0.1)
+        assert await a.append("s", [entry(1)], 0, writer="A")
+        assert await a.claim("s", "A", 5.0)  # nobody holds it now
+
+    run_pair(make_store, request, body)
