@@ -360,13 +360,11 @@ class Session:
         and its later ``since`` would then name a history nobody else has.
         """
         # Another server may have appended without us hearing of it (events are
-        # hints): the joiner then gets the catch-up broadcast right after its welcome.
-        head = await self.store.head(self.id)
-        if head > self.store_head:
-            self.store_head = head
-            self._kick.set()
+        # hints), and a client moving here from it may know those versions: take
+        # them in before the welcome, so it never goes back.
+        await self._catch_up_to(await self.store.head(self.id))
         ops: list[OpMsg] | None = None
-        if since is not None and since <= self.sequencer.version:
+        if since is not None and since <= self.durable_version:
             ops = await self.entries_after(since)
         # From here on nothing awaits: the welcome is written before any later
         # op, and entries_after returned everything up to the head.
@@ -385,6 +383,8 @@ class Session:
         else:
             snapshot = scene_to_data(self._durable_scene())
         self.members[member.ws] = member
+        # It may have been another server's member until it moved here.
+        self.remote.pop(member.client, None)
         users: dict[str, User] = {}
         for other in self.members.values():
             users.setdefault(other.user.id, other.user)
@@ -407,6 +407,22 @@ class Session:
                 member.send(remote.presence)
         self._to_others(member, encode(Joined(member.user, member.client)))
         log.info("%r joined session %s at version %d", member, self.id, version)
+
+    async def _catch_up_to(self, head: int, timeout: float = 10.0) -> None:
+        """Return once the durable version reaches ``head`` (the writer catches up),
+        the session broke, or ``timeout`` passed."""
+        if head <= self.durable_version:
+            return
+        self.store_head = max(self.store_head, head)
+        self._kick.set()
+        deadline = time.monotonic() + timeout
+        while (
+            self.durable_version < head
+            and not self.broken
+            and not self._writer.done()
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.002)
 
     def _durable_scene(self) -> Scene:
         """The scene at ``durable_version``: the head without what is not yet committed."""
@@ -462,7 +478,13 @@ class Session:
         except ProtocolError as exc:
             log.warning("ignored a relay for session %s: %s", self.id, exc)
             return
+        if not isinstance(message, Joined | Left | PresenceMsg):
+            log.warning("ignored a relayed %s for session %s", type(message).__name__, self.id)
+            return
+        if any(m.client == message.client for m in self.members.values()):
+            return  # it is connected here now: what its old server says is stale
         now = time.monotonic()
+        data = [event.payload.encode()]
         if isinstance(message, Joined):
             known = self.remote.get(message.client)
             self.remote[message.client] = _Remote(
@@ -473,20 +495,35 @@ class Session:
         elif isinstance(message, Left):
             if self.remote.pop(message.client, None) is None:
                 return
-        elif isinstance(message, PresenceMsg):
-            self.remote[message.client] = _Remote(message.user, event.payload, now)
         else:
-            log.warning("ignored a relayed %s for session %s", type(message).__name__, self.id)
-            return
-        data = [event.payload.encode()]
+            if message.client not in self.remote:
+                # Its joined got lost: announce it before its presence.
+                data.insert(0, encode(Joined(message.user, message.client)).encode())
+            self.remote[message.client] = _Remote(message.user, event.payload, now)
         for ws in self.members:
             send_texts(ws, data)
+
+    async def _check_head(self) -> None:
+        try:
+            head = await self.store.head(self.id)
+        except Exception as exc:  # the next commit will say more
+            log.warning("reading the head of session %s failed: %s", self.id, exc)
+            return
+        if head > self.store_head:
+            self.store_head = head
+            self._kick.set()
 
     def _roster_tick(self) -> None:
         """Re-announce our members to the other servers; forget theirs gone silent
         for three periods (their server died without saying they left)."""
         period = self.config.roster_seconds
-        self._roster = asyncio.get_running_loop().call_later(period, self._roster_tick)
+        loop = asyncio.get_running_loop()
+        self._roster = loop.call_later(period, self._roster_tick)
+        # Events are hints (a pub/sub reconnect loses some): look at the head
+        # too, so a server whose members only watch still catches up.
+        task = loop.create_task(self._check_head())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
         for member in self.members.values():
             self._relay(encode(Joined(member.user, member.client)))
         now = time.monotonic()
@@ -539,13 +576,15 @@ class Session:
         found = self.sequencer.ops_since(base)
         if found is not None:
             return found
-        known = self._in_memory(base)
+        logged: dict[int, OpMsg] = {}
         start = base
         for _attempt in range(5):
             stop = min(self.durable_version, self.sequencer.tail_start)
             if stop > start:
-                known.update((e.version, e) for e in await self.store.log(self.id, start, stop))
-            known.update(self._in_memory(base))
+                logged.update((e.version, e) for e in await self.store.log(self.id, start, stop))
+            # Memory as it is now: a catch-up during the read may have replaced
+            # the uncommitted entries an earlier look saw at those versions.
+            known = {**logged, **self._in_memory(base)}
             head = self.sequencer.version
             missing = next((v for v in range(base + 1, head + 1) if v not in known), None)
             if missing is None:
@@ -773,7 +812,21 @@ class Session:
                 self.pending.append(pending._replace(entry=result.entry))
                 again.append(result.entry)
                 renumbered[pending.entry.version] = result.entry.version
-            elif isinstance(result, Duplicate):
+                continue
+            if isinstance(result, Rejected) and result.code is ErrorCode.STALE_SEQ:
+                # Logged by another server, and out of the tail since: it is
+                # among the entries after its base.
+                logged = next(
+                    (
+                        e.version
+                        for e in history
+                        if (e.client, e.seq) == (pending.sender.client, msg.seq)
+                    ),
+                    None,
+                )
+                if logged is not None:
+                    result = Duplicate(logged)
+            if isinstance(result, Duplicate):
                 # The client resent it to another server, which logged it.
                 renumbered[pending.entry.version] = result.version
                 self._send_if_joined(pending.sender, encode(Ack(msg.seq, result.version)))

@@ -21,7 +21,7 @@ from optiverse.commands import Create, Set
 from server.app import OptiverseServer
 from server.config import ServerConfig
 from server.store import MemoryStore, Store
-from tests.collab.helpers import Tracked, check_converged, run
+from tests.collab.helpers import Tracked, check_converged, fetch_history, run
 from tests.collab.test_real_server import edit_for
 
 
@@ -176,6 +176,39 @@ def test_people_on_other_instances_are_seen_joining_moving_and_leaving() -> None
         finally:
             for t in (ann, bob, cat):
                 await t.client.close()
+            await stop_all(servers)
+
+    run(scenario())
+
+
+def test_a_server_that_missed_the_events_catches_up_before_a_welcome() -> None:
+    # Ann edits on A; B, which serves Cat, hears nothing (its events are lost).
+    # A client that saw Ann's edits then joins B with ``since``: B must not
+    # welcome it at an older version.
+    async def scenario() -> None:
+        servers = await start_instances(MemoryStore())
+        ann, cat = Tracked("ann"), Tracked("cat")
+        try:
+            await ann.client.start(url(servers[0]), create=True)
+            session = ann.client.session
+            assert session is not None
+            await cat.client.start(url(servers[1]), session=session)
+            servers[1].sessions[session]._unwatch()  # B stops hearing events
+            for i in range(5):
+                ann.client.edit(Create(f"m{i}", "mirror", {"x_mm": float(i)}))
+            await ann.client.wait_synced()
+            seen = ann.client.version
+            assert seen > 0 and servers[1].sessions[session].durable_version < seen
+            history = await fetch_history(url(servers[1]), session)  # joins B with since=0
+            assert [e.version for e in history] == list(range(1, seen + 1))
+            # Cat, on B all along, got the entries B took in for that join.
+            async with asyncio.timeout(5):
+                while cat.client.version < seen:
+                    await asyncio.sleep(0.005)
+            await check_converged(url(servers[1]), session, [ann, cat])
+        finally:
+            await ann.client.close()
+            await cat.client.close()
             await stop_all(servers)
 
     run(scenario())
