@@ -57,8 +57,15 @@ CLOSE_AFTER: dict[ErrorCode, CloseCode] = {
 
 
 def new_session_id() -> str:
-    """A fresh unguessable, URL-safe session id (96 random bits, 16 characters)."""
-    return secrets.token_urlsafe(12)
+    """A fresh unguessable, URL-safe session id (16 characters, about 95 random bits).
+
+    Never starting with ``-``: command lines (``optiverse-bot --session ID``,
+    ``optiverse-replay ... --session ID``) would read such an id as an option.
+    """
+    while True:
+        sid = secrets.token_urlsafe(12)
+        if not sid.startswith("-"):
+            return sid
 
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from server.config import Limits, ServerConfig
@@ -54,3 +56,14 @@ def test_config_validates_and_tells_clients_its_limits() -> None:
         Limits(ops_per_second=0)
     with pytest.raises(ValueError):
         ServerConfig(snapshot_every=0)
+
+
+def test_session_ids_are_url_safe_unique_and_never_look_like_an_option() -> None:
+    # token_urlsafe ids start with '-' one time in 64; a CLI would take
+    # `--session -abc` for an unknown option (a CI run met one).
+    from server.app import new_session_id
+
+    ids = [new_session_id() for _ in range(3000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(sid) == 16 and re.fullmatch(r"[A-Za-z0-9_-]+", sid) for sid in ids)
+    assert not any(sid.startswith("-") for sid in ids)
