@@ -41,29 +41,15 @@ from optiverse.optics import (
     trace_reference,
 )
 from optiverse.optics.testing import (
-    Beamsplitter,
-    Mirror,
-    Source,
     StandInScene,
+    assert_identical,
     random_scene,
+    splitter_box,
 )
 
 
 def pathological_scene() -> StandInScene:
-    comps: dict[str, object] = {
-        "s": Source(0.0, 0.0, 10.0, 40.0, 2001, 30.0, ray_length_mm=1e6),
-        "w1": Mirror(300.0, 0.0, 180.0, 610.0),
-        "w2": Mirror(-300.0, 0.0, 0.0, 610.0),
-        "w3": Mirror(0.0, 300.0, 270.0, 610.0),
-        "w4": Mirror(0.0, -300.0, 90.0, 610.0),
-    }
-    rng = np.random.default_rng(3)
-    for i in range(40):
-        x, y = rng.uniform(-280.0, 280.0, 2)
-        # 90/10 splitters: the transmitted ray barely dims, so every ray keeps
-        # shedding branches for its whole 80 interactions.
-        comps[f"bs{i}"] = Beamsplitter(float(x), float(y), float(rng.uniform(0, 360)), 60.0, 0.9)
-    return StandInScene(comps)
+    return splitter_box(n_rays=2001, n_splitters=40)
 
 
 def timings(fn: Callable[[], TraceResult], rounds: int) -> list[tuple[float, float]]:
@@ -91,13 +77,6 @@ def p90(xs: list[float]) -> float:
     return float(np.percentile(xs, 90))
 
 
-def same(a: TraceResult, b: TraceResult) -> bool:
-    return a.n_segments == b.n_segments and all(
-        np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True)
-        for name in ("points", "intensities", "offsets", "termination", "parent")
-    )
-
-
 def run(name: str, scene: StandInScene, rounds: int, ref_rounds: int) -> None:
     tracers = {
         "compiled": lambda: trace(scene, backend="compiled"),
@@ -105,7 +84,7 @@ def run(name: str, scene: StandInScene, rounds: int, ref_rounds: int) -> None:
     }
     slow = trace_reference(scene)
     for label, fn in tracers.items():
-        assert same(fn(), slow), f"scene {name}: {label} and reference tracers disagree"
+        assert_identical(fn(), slow, f"scene {name}: {label} against the reference")
     times: dict[str, list[tuple[float, float]]] = {label: [] for label in tracers}
     slow_t: list[tuple[float, float]] = []
     # Alternate in blocks so a burst of machine noise cannot favour one side.
@@ -149,7 +128,7 @@ def main() -> None:
 
     scene = pathological_scene()
     result = trace(scene, backend="compiled")
-    assert same(result, trace(scene, backend="vectorized")), "scene C: the tracers disagree"
+    assert_identical(result, trace(scene, backend="vectorized"), "scene C")
     print(
         f"scene C (pathological): {result.n_paths} paths, {result.n_segments} segments, "
         f"truncated={result.truncated}"

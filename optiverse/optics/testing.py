@@ -8,19 +8,35 @@ deliberately odd scenes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from optiverse.optics.results import TraceResult
+
 __all__ = [
+    "RESULT_ARRAYS",
     "Beamsplitter",
     "Block",
     "Lens",
     "Mirror",
     "Source",
     "StandInScene",
+    "assert_identical",
     "random_scene",
+    "splitter_box",
 ]
+
+RESULT_ARRAYS = (
+    "points",
+    "intensities",
+    "offsets",
+    "source",
+    "termination",
+    "interactions",
+    "parent",
+)
 
 
 @dataclass(frozen=True)
@@ -122,3 +138,34 @@ def random_scene(
             comp = Block(x, y, angle, length)
         comps[f"el{i:04d}"] = comp
     return StandInScene(comps)
+
+
+def splitter_box(n_rays: int, n_splitters: int, seed: int = 3) -> StandInScene:
+    """A pathological bench: a source inside a box of mirrors full of 90/10
+    beamsplitters. The transmitted ray barely dims, so every ray keeps shedding
+    branches until the interaction limit or the segment cap stops it."""
+    comps: dict[str, object] = {
+        "s": Source(0.0, 0.0, 10.0, 40.0, n_rays, 30.0, ray_length_mm=1e6),
+        "w1": Mirror(300.0, 0.0, 180.0, 610.0),
+        "w2": Mirror(-300.0, 0.0, 0.0, 610.0),
+        "w3": Mirror(0.0, 300.0, 270.0, 610.0),
+        "w4": Mirror(0.0, -300.0, 90.0, 610.0),
+    }
+    rng = np.random.default_rng(seed)
+    for i in range(n_splitters):
+        x, y = rng.uniform(-280.0, 280.0, 2)
+        comps[f"bs{i}"] = Beamsplitter(float(x), float(y), float(rng.uniform(0, 360)), 60.0, 0.9)
+    return StandInScene(comps)
+
+
+def assert_identical(a: TraceResult, b: TraceResult, context: str = "") -> None:
+    """The same paths to the bit: every flat array (dtype and shape included),
+    the sources, the segment count and the cap flag. ``context`` goes into the message."""
+    where = f" ({context})" if context else ""
+    assert (a.n_segments, a.truncated, a.sources) == (b.n_segments, b.truncated, b.sources), (
+        f"segment count, cap flag or sources differ{where}"
+    )
+    for name in RESULT_ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, f"{name}: dtype or shape{where}"
+        assert np.array_equal(x, y, equal_nan=True), f"{name} differs{where}"
