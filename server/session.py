@@ -519,11 +519,13 @@ class Session:
         period = self.config.roster_seconds
         loop = asyncio.get_running_loop()
         self._roster = loop.call_later(period, self._roster_tick)
-        # Events are hints (a pub/sub reconnect loses some): look at the head
-        # too, so a server whose members only watch still catches up.
-        task = loop.create_task(self._check_head())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        if self.members:
+            # Events are hints (a pub/sub reconnect loses some): look at the head
+            # too, so a server whose members only watch still catches up. A
+            # session nobody is in needs no read: a join reads the head itself.
+            task = loop.create_task(self._check_head())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
         for member in self.members.values():
             self._relay(encode(Joined(member.user, member.client)))
         now = time.monotonic()
