@@ -208,45 +208,37 @@ def trace_loop(
                 paths[p, _END] = _MAX
                 continue
 
+            # The path carries on as its through ray if that is bright enough,
+            # else as its reflected one; both surviving starts a branch.
             out = carry[n_carry]
             n_carry += 1
-            if keep_through:
-                out[_DX] = through_dx
-                out[_DY] = through_dy
-                out[_I] = through
-                out[_PATH] = p
-                if keep_reflected:
-                    fork = branch[n_branch]
-                    n_branch += 1
-                    fork[_X] = hx
-                    fork[_Y] = hy
-                    fork[_DX] = reflected_dx
-                    fork[_DY] = reflected_dy
-                    fork[_I] = reflected
-                    fork[_REM] = remaining
-                    fork[_COUNT] = count
-                    fork[_LAST] = j
-                    fork[_PATH] = n_paths
-                    paths[n_paths, _SOURCE] = paths[p, _SOURCE]
-                    paths[n_paths, _PARENT] = p
-                    paths[n_paths, _END] = _TRUNCATED
-                    paths[n_paths, _INTERACTIONS] = int(count)
-                    records[n_records, 0] = n_paths
-                    records[n_records, 1] = hx
-                    records[n_records, 2] = hy
-                    records[n_records, 3] = math.nan
-                    n_records += 1
-                    n_paths += 1
-            else:
-                out[_DX] = reflected_dx
-                out[_DY] = reflected_dy
-                out[_I] = reflected
-                out[_PATH] = p
             out[_X] = hx
             out[_Y] = hy
+            out[_DX] = through_dx if keep_through else reflected_dx
+            out[_DY] = through_dy if keep_through else reflected_dy
+            out[_I] = through if keep_through else reflected
             out[_REM] = remaining
             out[_COUNT] = count
             out[_LAST] = j
+            out[_PATH] = p
+            if keep_through and keep_reflected:
+                fork = branch[n_branch]
+                n_branch += 1
+                fork[:] = out
+                fork[_DX] = reflected_dx
+                fork[_DY] = reflected_dy
+                fork[_I] = reflected
+                fork[_PATH] = n_paths
+                paths[n_paths, _SOURCE] = paths[p, _SOURCE]
+                paths[n_paths, _PARENT] = p
+                paths[n_paths, _END] = _TRUNCATED
+                paths[n_paths, _INTERACTIONS] = int(count)
+                records[n_records, 0] = n_paths
+                records[n_records, 1] = hx
+                records[n_records, 2] = hy
+                records[n_records, 3] = math.nan
+                n_records += 1
+                n_paths += 1
         rays = np.concatenate((carry[:n_carry], branch[:n_branch]))
         n = n_carry + n_branch
 
