@@ -18,15 +18,16 @@ typed Python too, which is how mypy and a reader see it.
 
 Compiling takes about 10 s the first time on this machine; numba then caches
 the machine code beside this file (or in its user-wide cache when this folder
-is read-only), and later processes load it in about 0.4 s. Nothing compiles at
-import: :func:`warm_up` does it when asked (the app asks from a background
-thread at start-up). Without numba (it is an optional dependency, see
+is read-only), and later processes load it in about 0.4 s. Nothing compiles,
+and numba is not even imported, at import: :func:`warm_up` does both when
+asked (the app asks from a background thread at start-up). Without numba (it is an optional dependency, see
 ``pyproject.toml``) :func:`available` is False and callers use the vectorized
 tracer.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from collections.abc import Callable
@@ -305,6 +306,9 @@ _lock = threading.Lock()
 
 
 def _import_numba() -> ModuleType | None:
+    # Imported when the loop is compiled, not with this module: numba takes
+    # about 0.3 s to import, which the app pays in its warm-up thread instead
+    # of at start-up.
     try:
         import numba
     except ImportError:  # optional: the vectorized tracer does without it
@@ -312,12 +316,12 @@ def _import_numba() -> ModuleType | None:
     return numba
 
 
-_numba = _import_numba()
-
-
 def available() -> bool:
-    """True when numba is installed, so the loop can be compiled."""
-    return _numba is not None
+    """True when numba is installed, so the loop can be compiled (nothing is imported)."""
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def ready() -> bool:
@@ -332,14 +336,15 @@ def warm_up() -> bool:
     and more than once.
     """
     global _compiled
-    if _numba is None:
-        return False
     with _lock:
         if _compiled is None:
+            numba = _import_numba()
+            if numba is None:
+                return False
             # No fast-math: the results must agree with the reference to the bit.
             # The numpy error model gives IEEE inf/nan on a division by zero, as
             # the vectorized tracer does, instead of raising.
-            jit = _numba.njit(cache=True, nogil=True, error_model="numpy")
+            jit = numba.njit(cache=True, nogil=True, error_model="numpy")
             compiled = _Compiled(jit(trace_loop), jit(assemble))
             # Compile for the argument types every call passes (see _arguments).
             compiled(*_warm_up_arguments())
