@@ -20,9 +20,9 @@ Compiling takes about 10 s the first time on this machine; numba then caches
 the machine code beside this file (or in its user-wide cache when this folder
 is read-only), and later processes load it in about 0.4 s. Nothing compiles,
 and numba is not even imported, at import: :func:`warm_up` does both when
-asked (the app asks from a background thread at start-up). Without numba (it is an optional dependency, see
-``pyproject.toml``) :func:`available` is False and callers use the vectorized
-tracer.
+asked (the app asks from a background thread at start-up). Without numba (it
+is an optional dependency, see ``pyproject.toml``) :func:`available` is False
+and callers use the vectorized tracer.
 """
 
 from __future__ import annotations
